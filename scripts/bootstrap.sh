@@ -25,7 +25,7 @@ pick_python() {
 
 ensure_venv() {
   local stamp="$DOCKHARD_VENV/.requirements.sha256" want py
-  want="$(cat "$DOCKHARD_ROOT/requirements.txt" | sha256sum | cut -d' ' -f1)"
+  want="$(cat "$DOCKHARD_ROOT/requirements.txt" "$DOCKHARD_ROOT/files/app/requirements.txt" | sha256sum | cut -d' ' -f1)"
   if [ -x "$DOCKHARD_VENV/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
     return 0
   fi
@@ -42,6 +42,8 @@ ensure_venv() {
   "$DOCKHARD_VENV/bin/python" -m pip install -q --upgrade pip
   say "installing pinned Python packages (requirements.txt)"
   "$DOCKHARD_VENV/bin/python" -m pip install -q -r "$DOCKHARD_ROOT/requirements.txt"
+  # The app's own pins, hash-checked, so its unit tests run against what the image ships.
+  "$DOCKHARD_VENV/bin/python" -m pip install -q --require-hashes -r "$DOCKHARD_ROOT/files/app/requirements.txt"
   echo "$want" > "$stamp"
 }
 
@@ -72,9 +74,19 @@ ensure_docker() {
   die "dockerd did not answer within 60 s; see $DOCKHARD_DOCKERD_LOG"
 }
 
+# Host tools the image builds and the tests use: debootstrap for the host
+# images, nsenter to load audit rules from the initial PID namespace, a real
+# PostgreSQL server and ping for the app's unit tests.
 ensure_tools() {
-  command -v debootstrap >/dev/null 2>&1 || { say "installing debootstrap"; apt_install debootstrap; }
-  command -v make >/dev/null 2>&1 || apt_install make
+  local missing=()
+  command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+  command -v nsenter >/dev/null 2>&1 || missing+=(util-linux)
+  command -v ping >/dev/null 2>&1 || missing+=(iputils-ping)
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    say "installing ${missing[*]}"
+    apt_install "${missing[@]}"
+  fi
 }
 
 ensure_venv

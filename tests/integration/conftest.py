@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import subprocess
 
 import pytest
 
@@ -15,10 +16,62 @@ def run_ok(host, *argv: str) -> str:
     return cmd.stdout
 
 
+def restart_docker(host) -> None:
+    """Restart the engine as an admin would, clear of docker.service's start rate limit."""
+    run_ok(host, "systemctl", "reset-failed", "docker.service")
+    run_ok(host, "systemctl", "restart", "docker.service")
+
+
+def host_name(host) -> str:
+    """The inventory name of the host, which is also its container name."""
+    return host.ansible.get_variables()["inventory_hostname"]
+
+
+def host_var(host, name: str, default):
+    return host.ansible.get_variables().get(name, default)
+
+
 @pytest.fixture(scope="module")
 def docker_info(host) -> dict:
     """`docker info` of the host's engine, as the engine reports it."""
     return json.loads(run_ok(host, "docker", "info", "--format", "{{json .}}"))
+
+
+@pytest.fixture(scope="module")
+def daemon_json(host) -> dict:
+    return json.loads(host.file("/etc/docker/daemon.json").content_string)
+
+
+@pytest.fixture(scope="module")
+def kernel_audit_rules(host):
+    """The host's docker audit rules as a real kernel loaded them.
+
+    The kernel refuses audit requests from a container's own PID namespace, so
+    the rule file is loaded by auditctl running in the host container's mount
+    namespace (its paths, its auditctl) but the controller's initial PID
+    namespace, then read back with `auditctl -l` and removed again.
+    """
+    pid = subprocess.run(
+        ["docker", "inspect", "--format", "{{.State.Pid}}", host_name(host)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    enter = ["nsenter", "--target", pid, "--mount", "--"]
+    key = host_var(host, "docker_audit_key", "docker")
+    subprocess.run([*enter, "auditctl", "-D", "-k", key], capture_output=True, check=False)
+    load = subprocess.run(
+        [*enter, "auditctl", "-R", "/etc/audit/rules.d/50-dockhard-docker.rules"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert load.returncode == 0, f"the kernel refused the rules: {load.stderr}"
+    listed = subprocess.run(
+        [*enter, "auditctl", "-l"], capture_output=True, text=True, check=True
+    ).stdout
+    yield listed.splitlines()
+    subprocess.run([*enter, "auditctl", "-D", "-k", key], capture_output=True, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +90,8 @@ cd "$work"
 apt-get download busybox-static >/dev/null 2>&1 ||
   (apt-get update -qq && apt-get download busybox-static >/dev/null)
 dpkg-deb -x busybox-static_*.deb root
-mkdir -p root/bin && ln -sf /usr/bin/busybox root/bin/sh 2>/dev/null || true
-[ -x root/bin/busybox ] || ln -sf ../usr/bin/busybox root/bin/busybox
+mkdir -p root/bin root/tmp
+for tool in sh sleep wget nc cat id echo; do ln -sf /usr/bin/busybox root/bin/$tool; done
 tar -C root -c . | docker import - {tag} >/dev/null
 rm -rf "$work"
 """

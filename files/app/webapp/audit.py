@@ -1,0 +1,217 @@
+"""Audit trail of requests in PostgreSQL, written through a least-privilege role.
+
+The database is optional for serving: when it is down, requests are still served,
+the failure is logged (without secrets) and reconnection is retried with an
+exponential backoff, so at most one request per backoff window waits for a
+connection attempt (bounded by the connect timeout).
+
+The password is read from a file (a Docker secret) at each connection attempt and
+passed to libpq as a keyword argument: it is never put in a DSN, the environment
+or a log line.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+LOG = logging.getLogger(__name__)
+
+BACKOFF_INITIAL_SECONDS = 1.0
+BACKOFF_MAX_SECONDS = 30.0
+_BACKOFF_MAX_DOUBLINGS = 5
+LOCK_WAIT_SECONDS = 2.5
+MAX_SECRET_BYTES = 1024
+MAX_ENDPOINT_LENGTH = 256
+
+INSERT_SQL = (
+    "INSERT INTO request_audit (method, endpoint, client, status, duration_ms) "
+    "VALUES (%s, %s, %s, %s, %s)"
+)
+
+
+@dataclass(frozen=True)
+class DbSettings:
+    host: str = "db"
+    port: int = 5432
+    dbname: str = "dockhard"
+    user: str = "dockhard_app"
+    password_file: str = "/run/secrets/db_app_password"  # noqa: S105 - a path, not a secret
+    connect_timeout: int = 2
+    statement_timeout_ms: int = 2000
+    sslmode: str = "prefer"
+
+    def describe(self) -> str:
+        """Where the database is, for log lines (never includes the password)."""
+        return f"{self.user}@{self.host}:{self.port}/{self.dbname}"
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    method: str
+    endpoint: str
+    client: str | None
+    status: int
+    duration_ms: int
+
+
+def read_secret(path: str) -> str | None:
+    """Content of a secret file without its trailing newline, or None if unreadable/empty."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            value = handle.read(MAX_SECRET_BYTES + 1)
+    except (OSError, UnicodeDecodeError):
+        return None
+    if len(value) > MAX_SECRET_BYTES:
+        return None
+    if value.endswith("\n"):
+        value = value[:-1]
+    return value or None
+
+
+def client_address(raw: str | None) -> str | None:
+    """The client address if it is an IP address (stored as inet), else None."""
+    if not raw:
+        return None
+    try:
+        return str(ipaddress.ip_address(raw))
+    except ValueError:
+        return None
+
+
+def _printable(text: str, limit: int) -> str:
+    """Truncate and replace control characters (PostgreSQL text cannot hold NUL)."""
+    return "".join(char if char.isprintable() else "?" for char in text[:limit])
+
+
+# Known libpq failure causes, matched in the message, which itself is not logged.
+_KNOWN_CAUSES = (
+    ("password authentication failed", "authentication failed"),
+    ("no password supplied", "no password (is DB_PASSWORD_FILE readable?)"),
+    ("no pg_hba.conf entry", "rejected by pg_hba.conf"),
+    ("connection refused", "connection refused"),
+    ("timeout expired", "connect timeout"),
+    ("could not translate host name", "unknown host"),
+    ("does not exist", "database or role does not exist"),
+    ("too many connections", "too many connections"),
+    ("permission denied", "permission denied"),
+)
+
+
+def _describe_error(exc: BaseException) -> str:
+    """Class name, SQLSTATE and a known cause: libpq messages are not echoed into logs."""
+    parts = [type(exc).__name__]
+    sqlstate = getattr(exc, "sqlstate", None)
+    if sqlstate:
+        parts.append(f"SQLSTATE {sqlstate}")
+    message = str(exc).lower()
+    parts += [cause for needle, cause in _KNOWN_CAUSES if needle in message][:1]
+    return ", ".join(parts)
+
+
+class AuditLog:
+    """One connection per process, shared by threads under a lock."""
+
+    def __init__(self, settings: DbSettings, *, enabled: bool = True) -> None:
+        self.settings = settings
+        self.enabled = enabled
+        self._lock = threading.Lock()
+        self._conn: psycopg.Connection[Any] | None = None
+        self._failures = 0
+        self._retry_at = 0.0
+
+    def record(self, entry: AuditEntry) -> bool:
+        """Insert one audit row; return False (after logging) if it could not be written."""
+        if not self.enabled:
+            return False
+        row = (
+            _printable(entry.method, 16),
+            _printable(entry.endpoint, MAX_ENDPOINT_LENGTH),
+            client_address(entry.client),
+            entry.status,
+            max(entry.duration_ms, 0),
+        )
+        return self._execute(INSERT_SQL, row, action="audit insert")
+
+    def healthy(self) -> bool:
+        """Cheap liveness probe: SELECT 1 on the open connection (or one connect attempt)."""
+        return self.enabled and self._execute("SELECT 1", None, action="health check")
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop_connection()
+
+    def _execute(self, sql: str, params: tuple[Any, ...] | None, *, action: str) -> bool:
+        if not self._lock.acquire(timeout=LOCK_WAIT_SECONDS):
+            LOG.warning("%s skipped: database connection busy", action)
+            return False
+        try:
+            conn = self._connection()
+            if conn is None:
+                return False
+            conn.execute(sql, params)
+            return True
+        except (psycopg.OperationalError, psycopg.InterfaceError, OSError) as exc:
+            self._failed(action, exc)
+            return False
+        except Exception as exc:  # any other DB failure must not fail the request either
+            LOG.warning("%s failed: %s", action, _describe_error(exc))
+            return False
+        finally:
+            self._lock.release()
+
+    def _connection(self) -> psycopg.Connection[Any] | None:
+        """The open connection, a new one, or None while backing off. Caller holds the lock."""
+        if self._conn is not None and not self._conn.closed:
+            return self._conn
+        if time.monotonic() < self._retry_at:
+            return None
+        self._conn = self._connect()
+        if self._failures:
+            LOG.info("audit database reachable again at %s", self.settings.describe())
+        self._failures = 0
+        self._retry_at = 0.0
+        return self._conn
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        settings = self.settings
+        return psycopg.connect(
+            host=settings.host,
+            port=settings.port,
+            dbname=settings.dbname,
+            user=settings.user,
+            password=read_secret(settings.password_file),
+            connect_timeout=settings.connect_timeout,
+            sslmode=settings.sslmode,
+            application_name="dockhard-webapp",
+            options=f"-c statement_timeout={settings.statement_timeout_ms}",
+            autocommit=True,
+        )
+
+    def _failed(self, action: str, exc: BaseException) -> None:
+        self._drop_connection()
+        self._failures += 1
+        doublings = min(self._failures - 1, _BACKOFF_MAX_DOUBLINGS)
+        delay = min(BACKOFF_MAX_SECONDS, BACKOFF_INITIAL_SECONDS * 2**doublings)
+        self._retry_at = time.monotonic() + delay
+        LOG.warning(
+            "%s failed at %s: %s; retrying in %.0f s",
+            action,
+            self.settings.describe(),
+            _describe_error(exc),
+            delay,
+        )
+
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # closing a broken connection may fail too
+                LOG.debug("closing the audit connection failed", exc_info=False)
