@@ -16,6 +16,11 @@ def run_ok(host, *argv: str) -> str:
     return cmd.stdout
 
 
+def run_in_container(host, image: str, *argv: str) -> str:
+    """Run argv in a throwaway container of the host's engine, with no network."""
+    return run_ok(host, "docker", "run", "--rm", "--network", "none", image, *argv)
+
+
 def restart_docker(host) -> None:
     """Restart the engine as an admin would, clear of docker.service's start rate limit."""
     run_ok(host, "systemctl", "reset-failed", "docker.service")

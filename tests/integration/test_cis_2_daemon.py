@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import run_ok
+from conftest import run_in_container, run_ok
 
 
 def bridge_options(host) -> dict:
@@ -48,18 +48,7 @@ def test_cis_2_7_no_tcp_listener(host, daemon_json):
 def test_cis_2_8_default_ulimits(host, daemon_json, scratch_image):
     ulimits = daemon_json["default-ulimits"]
     assert {"nofile", "nproc"} <= set(ulimits)
-    out = run_ok(
-        host,
-        "docker",
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        scratch_image,
-        "sh",
-        "-c",
-        "ulimit -n; ulimit -u",
-    )
+    out = run_in_container(host, scratch_image, "sh", "-c", "ulimit -n; ulimit -u")
     assert out.split() == [str(ulimits["nofile"]["Soft"]), str(ulimits["nproc"]["Soft"])]
 
 
@@ -67,17 +56,7 @@ def test_cis_2_9_userns_remap(host, docker_info, scratch_image):
     assert "name=userns" in docker_info["SecurityOptions"]
     assert docker_info["DockerRootDir"].endswith("/100000.100000")
     # Root in a container is an unprivileged user on the host.
-    uid_map = run_ok(
-        host,
-        "docker",
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        scratch_image,
-        "cat",
-        "/proc/self/uid_map",
-    )
+    uid_map = run_in_container(host, scratch_image, "cat", "/proc/self/uid_map")
     assert uid_map.split()[:2] == ["0", "100000"]
 
 
@@ -96,17 +75,7 @@ def test_cis_2_13_remote_log_driver(docker_info):
 
 def test_cis_2_14_no_new_privileges(host, docker_info, scratch_image):
     assert "name=no-new-privileges" in docker_info["SecurityOptions"]
-    status = run_ok(
-        host,
-        "docker",
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        scratch_image,
-        "cat",
-        "/proc/self/status",
-    )
+    status = run_in_container(host, scratch_image, "cat", "/proc/self/status")
     assert "NoNewPrivs:\t1" in status
 
 

@@ -1,7 +1,7 @@
 """The Docker engine the play installs on the host, and that it really runs containers."""
 
 import pytest
-from conftest import run_ok
+from conftest import run_in_container
 
 
 def test_engine_service_active_and_enabled(host):
@@ -16,22 +16,7 @@ def test_engine_answers_api(docker_info):
 
 
 def test_nested_engine_runs_a_container(host, scratch_image):
-    out = run_ok(
-        host,
-        "docker",
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "--pids-limit",
-        "16",
-        "--memory",
-        "32m",
-        scratch_image,
-        "/usr/bin/busybox",
-        "echo",
-        "nested-ok",
-    )
+    out = run_in_container(host, scratch_image, "/usr/bin/busybox", "echo", "nested-ok")
     assert out.strip() == "nested-ok"
 
 
