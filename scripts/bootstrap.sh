@@ -11,7 +11,8 @@ pick_python() {
   [ -n "${DOCKHARD_PYTHON:-}" ] && candidates+=("$DOCKHARD_PYTHON")
   candidates+=(python3.14 python3.13 python3.12)
   if command -v pyenv >/dev/null 2>&1; then
-    for c in "$(pyenv root)"/versions/3.1[2-9]*/bin/python3; do candidates+=("$c"); done
+    while read -r c; do candidates+=("$c"); done < <(
+      ls -d "$(pyenv root)"/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -rV)
   fi
   candidates+=(python3.11 python3)
   for c in "${candidates[@]}"; do

@@ -8,6 +8,9 @@ import subprocess
 
 import pytest
 
+# Where the docker_audit role writes its rules (CIS 1.1.3-1.1.18).
+AUDIT_RULES_FILE = "/etc/audit/rules.d/50-dockhard-docker.rules"
+
 
 def run_ok(host, *argv: str) -> str:
     """Run argv on the host (as root), fail the test with its stderr if it fails."""
@@ -66,7 +69,7 @@ def kernel_audit_rules(host):
     key = host_var(host, "docker_audit_key", "docker")
     subprocess.run([*enter, "auditctl", "-D", "-k", key], capture_output=True, check=False)
     load = subprocess.run(
-        [*enter, "auditctl", "-R", "/etc/audit/rules.d/50-dockhard-docker.rules"],
+        [*enter, "auditctl", "-R", AUDIT_RULES_FILE],
         capture_output=True,
         text=True,
         check=False,

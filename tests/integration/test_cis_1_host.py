@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import host_var, run_ok
+from pathlib import Path
+
+from conftest import AUDIT_RULES_FILE, host_var, run_ok
 
 
 def test_cis_1_1_1_docker_data_partition(host):
@@ -21,7 +23,7 @@ def unit_path(host, unit: str) -> str:
 
 
 def rules_file(host) -> list[str]:
-    return host.file("/etc/audit/rules.d/50-dockhard-docker.rules").content_string.splitlines()
+    return host.file(AUDIT_RULES_FILE).content_string.splitlines()
 
 
 def assert_watched(host, kernel_rules: list[str], path: str) -> None:
@@ -127,4 +129,4 @@ def test_audit_rules_merged_by_augenrules(host):
 
 def test_no_unmanaged_docker_audit_rule_files(host):
     files = host.check_output("ls /etc/audit/rules.d").split()
-    assert [f for f in files if "docker" in f] == ["50-dockhard-docker.rules"]
+    assert [f for f in files if "docker" in f] == [Path(AUDIT_RULES_FILE).name]
