@@ -59,13 +59,13 @@ def test_cis_2_15_restart_keeps_containers_running(host, running_container):
     assert state(host, running_container) == before
 
 
-def converge_with(host, extra_vars: dict) -> subprocess.CompletedProcess:
+def converge_with(host, extra_vars: dict, *options: str) -> subprocess.CompletedProcess:
     """Run the real site playbook against this host with extra variables."""
     inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
     if not inventory:
         pytest.skip("needs the Molecule inventory (run through molecule verify)")
     argv = ["ansible-playbook", "-i", inventory, str(ROOT / "playbooks/site.yml")]
-    argv += ["--limit", host_name(host), "-e", json.dumps(extra_vars)]
+    argv += ["--limit", host_name(host), "-e", json.dumps(extra_vars), *options]
     return subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, check=False)
 
 
@@ -88,3 +88,13 @@ def test_wrong_variable_type_fails_before_any_change(host):
     assert "docker_daemon_section2" in play.stdout + play.stderr
     # The preflight play failed, so the converge play never started.
     assert "PLAY [Converge Docker hosts]" not in play.stdout
+
+
+def test_check_diff_on_converged_host_changes_nothing(host):
+    """`site.yml --check --diff` on a converged host reports no change (honest check mode)."""
+    config_before = host.file("/etc/docker/daemon.json").content_string
+    play = converge_with(host, {}, "--check", "--diff")
+    assert play.returncode == 0, play.stdout[-3000:]
+    recap = [line for line in play.stdout.splitlines() if line.startswith(host_name(host) + " ")]
+    assert recap and " changed=0 " in recap[-1], recap
+    assert host.file("/etc/docker/daemon.json").content_string == config_before
