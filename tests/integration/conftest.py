@@ -99,7 +99,9 @@ apt-get download busybox-static >/dev/null 2>&1 ||
   (apt-get update -qq && apt-get download busybox-static >/dev/null)
 dpkg-deb -x busybox-static_*.deb root
 mkdir -p root/bin root/tmp
-for tool in sh sleep wget nc cat id echo; do ln -sf /usr/bin/busybox root/bin/$tool; done
+# Debian 12 ships /bin/busybox, Debian 13 /usr/bin/busybox.
+[ -e root/bin/busybox ] || ln -s /usr/bin/busybox root/bin/busybox
+for tool in sh sleep wget nc cat id echo; do ln -sf /bin/busybox root/bin/$tool; done
 tar -C root -c . | docker import - {tag} >/dev/null
 rm -rf "$work"
 """

@@ -16,7 +16,7 @@ def test_engine_answers_api(docker_info):
 
 
 def test_nested_engine_runs_a_container(host, scratch_image):
-    out = run_in_container(host, scratch_image, "/usr/bin/busybox", "echo", "nested-ok")
+    out = run_in_container(host, scratch_image, "busybox", "echo", "nested-ok")
     assert out.strip() == "nested-ok"
 
 
