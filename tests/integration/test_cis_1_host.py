@@ -4,12 +4,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from conftest import AUDIT_RULES_FILE, host_var, run_ok
 
 
 def test_cis_1_1_1_docker_data_partition(host):
-    # /var/lib/docker is its own mount: a volume here, an EBS device on EC2.
+    # /var/lib/docker is its own mount: a volume in the default scenario, the
+    # configured device (an EBS volume on EC2) where one is given.
     assert host.mount_point("/var/lib/docker").exists
+    device = host_var(host, "docker_storage_device", "")
+    if device:
+        assert run_ok(host, "findmnt", "-no", "SOURCE", "/var/lib/docker").strip() == device
+        uuid = run_ok(host, "blkid", "-s", "UUID", "-o", "value", device).strip()
+        fstab = host.file("/etc/fstab").content_string.splitlines()
+        assert any(line.split()[:2] == [f"UUID={uuid}", "/var/lib/docker"] for line in fstab)
+
+
+def test_cis_1_1_1_existing_data_moved_to_device(host):
+    if not host_var(host, "docker_storage_device", ""):
+        pytest.skip("no data device configured for this host")
+    # Written to the root filesystem before the play ran (molecule/storage/prepare.yml).
+    assert host.file("/var/lib/docker/dockhard-migration-marker").exists
 
 
 def test_cis_1_1_2_docker_group_members(host):

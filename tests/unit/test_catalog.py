@@ -324,7 +324,7 @@ def test_key_controls_are_where_the_scanner_puts_them(controls: list[dict[str, A
     assert "socket" in by_id["5.32"]["title"].lower()
     assert "docker0" in by_id["5.30"]["title"]
     assert "authorization" in by_id["2.12"]["title"].lower()
-    assert by_id["1.1.1"]["role"] == "docker_host"
+    assert by_id["1.1.1"]["role"] == "docker_storage"
     assert by_id["4.5"]["role"] == "docker_host"
     assert by_id["X.1"]["role"] == "docker_host"
     assert by_id["X.1"]["test"] == "test_x_1_imds_blocked"
@@ -467,15 +467,10 @@ def test_missing_remediation_tags_reads_nested_task_tags(tmp_path: Path) -> None
 
 
 # ----------------------------------------------------------------- completeness
-# Host controls are complete, except these that are still being built: the
-# app's section 4 and 5 controls (docker_app role, issue 4) and the opt-in
-# data device of 1.1.1 (issue 3).
-PENDING_IDS = {"1.1.1"}
-
-
+# Host controls are complete; the app's section 4 and 5 controls are still
+# being built (docker_app role, issue 4).
 def is_pending(control: dict[str, Any]) -> bool:
-    app_control = control["section"] in (4, 5) and control["role"] in (None, "docker_app")
-    return app_control or control["id"] in PENDING_IDS
+    return control["section"] in (4, 5) and control["role"] in (None, "docker_app")
 
 
 def split_pending(catalog: dict[str, Any], missing: list[str]) -> tuple[list[str], list[str]]:
