@@ -1,0 +1,1100 @@
+#!/usr/bin/env python3
+"""Harden someone's daemon.json, Dockerfile and compose file (CIS Docker Benchmark v1.6.0).
+
+Usage: docker_security_fixes.py [--check] [--diff] PATH...
+
+PATH is a daemon.json, a Dockerfile, a compose file or a directory holding them. The tool
+changes only what is not hardened yet, so a second run changes nothing. It prints what it
+changed and what it cannot fix (warnings) on stderr, and a unified diff on stdout with
+--diff. Exit codes: 0 nothing (left) to change, 2 changes needed (--check), 1 error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import io
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dockerfile_parse import DockerfileParser
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
+from ruamel.yaml.tokens import CommentToken
+from ruamel.yaml.util import load_yaml_guess_indent
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+ROLE_FILES = Path(__file__).resolve().parent.parent / "roles" / "docker_daemon" / "files"
+DEFAULT_BASELINE = ROLE_FILES / "daemon_baseline.json"
+VALIDATOR = ROLE_FILES / "dockerd-validate"
+
+COMPOSE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
+SKIP_DIRS = {".git", ".venv", "node_modules", "secrets", "__pycache__"}
+SECRET_WORDS = {"PASSWORD", "PASSWD", "PASS", "SECRET", "SECRETS", "TOKEN", "KEY", "APIKEY"}
+SECRET_WORDS |= {"CREDENTIAL", "CREDENTIALS", "PRIVATE"}
+ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".tar.zst")
+APP_UID = 10001
+DISTROLESS_UID = 65532
+CONTAINER_TMP = "/tmp"  # noqa: S108 - a path inside the container
+HEALTH_OPTIONS = "--interval=30s --timeout=5s --start-period=15s --retries=3"
+
+
+class FixError(Exception):
+    """Input the tool cannot process; nothing is written."""
+
+
+@dataclass
+class Options:
+    baseline: Path = DEFAULT_BASELINE
+    skip_ids: frozenset[str] = frozenset()
+    validate: bool = True
+    mem_limit: str = "512m"
+    cpus: float = 1.0
+    cpu_shares: int = 512
+    pids_limit: int = 200
+    health_path: str = "/"
+
+
+@dataclass
+class Outcome:
+    path: Path
+    old: str
+    new: str
+    notes: list[str] = field(default_factory=list)
+    extra_files: dict[Path, str] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return self.old != self.new or bool(self.extra_files)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def secret_like(name: str) -> bool:
+    """True for variable names that usually hold a secret (DB_PASSWORD, API_KEY, ...)."""
+    upper = name.upper()
+    if upper.endswith("_FILE"):
+        return False
+    return any(part in SECRET_WORDS for part in upper.replace("-", "_").split("_"))
+
+
+def shell_words(text: str) -> list[str]:
+    try:
+        return shlex.split(text, comments=False, posix=True)
+    except ValueError:
+        return text.split()
+
+
+def is_loopback(ip: str) -> bool:
+    return ip.startswith("127.") or ip in ("::1", "localhost")
+
+
+# --------------------------------------------------------------------------- daemon.json
+
+
+def load_baseline(path: Path, skip_ids: frozenset[str]) -> dict[str, dict[str, Any]]:
+    """The baseline keys by CIS ID, minus the skipped IDs."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise FixError(f"cannot read the baseline {path}: {exc}") from exc
+    controls = {cis: keys for cis, keys in data.items() if not cis.startswith("_")}
+    unknown = sorted(skip_ids - controls.keys())
+    if unknown:
+        raise FixError(f"--skip: no such CIS ID in {path}: {', '.join(unknown)}")
+    return {cis: keys for cis, keys in controls.items() if cis not in skip_ids}
+
+
+def _not_in(*bad: str) -> Callable[[Any], bool]:
+    return lambda value: isinstance(value, str) and value not in bad
+
+
+# Keys where another value than the baseline's is hardened too: keep the user's choice.
+DAEMON_ACCEPTS: dict[str, Callable[[Any], bool]] = {
+    "log-driver": _not_in("", "json-file"),
+    "userns-remap": _not_in(""),
+    "storage-driver": _not_in("", "aufs"),
+}
+
+
+DAEMON_CAVEATS = {
+    "userns-remap": "userns-remap moves the data root: existing images, containers and "
+    "volumes are no longer visible and bind mounts need the remapped owner (--skip 2.9)",
+}
+
+
+def merged_daemon_value(key: str, current: Any, wanted: Any) -> Any:
+    """The value the key should have, given what the user has."""
+    if key in DAEMON_ACCEPTS and DAEMON_ACCEPTS[key](current):
+        return current
+    if isinstance(wanted, dict) and isinstance(current, dict):
+        return {**wanted, **current}
+    return wanted
+
+
+def fix_daemon(path: Path, text: str, opts: Options) -> Outcome:
+    try:
+        current = json.loads(text) if text.strip() else {}
+    except json.JSONDecodeError as exc:
+        raise FixError(f"not valid JSON: {exc}") from exc
+    if not isinstance(current, dict):
+        raise FixError("a daemon.json must hold a JSON object")
+    merged = dict(current)
+    outcome = Outcome(path, text, text)
+    for cis, keys in load_baseline(opts.baseline, opts.skip_ids).items():
+        for key, wanted in keys.items():
+            value = merged_daemon_value(key, current.get(key), wanted)
+            if key not in current or current[key] != value:
+                merged[key] = value
+                outcome.notes.append(f"fixed [{cis}] {key}: {json.dumps(value)}")
+                if key in DAEMON_CAVEATS and key not in current:
+                    outcome.notes.append(f"warning: [{cis}] {DAEMON_CAVEATS[key]}")
+    if merged != current:
+        outcome.new = json.dumps(merged, indent=2) + "\n"
+        validate_daemon(outcome, opts)
+    return outcome
+
+
+def validate_daemon(outcome: Outcome, opts: Options) -> None:
+    """Check the new daemon.json with dockerd (through dockerd-validate) where it exists."""
+    if not opts.validate:
+        outcome.notes.append("warning: not validated (--no-validate)")
+        return
+    if shutil.which("dockerd") is None or not VALIDATOR.exists():
+        outcome.notes.append("warning: not validated: no dockerd on PATH")
+        return
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+        handle.write(outcome.new)
+    try:
+        result = subprocess.run(  # noqa: S603 - fixed argv, our own script
+            ["/bin/sh", str(VALIDATOR), handle.name], capture_output=True, text=True, check=False
+        )
+    finally:
+        os.unlink(handle.name)
+    if result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip()
+        raise FixError(f"dockerd rejects the hardened configuration: {detail}")
+    outcome.notes.append("validated with dockerd")
+
+
+# --------------------------------------------------------------------------- Dockerfile
+
+
+@dataclass(frozen=True)
+class BaseImage:
+    family: str  # debian, alpine, distroless, scratch or unknown
+    python: bool = False
+    tools: frozenset[str] = frozenset()
+    nonroot: bool = False
+
+
+@dataclass
+class Stage:
+    base: str
+    alias: str | None
+    instructions: list[dict[str, Any]]
+
+
+DEBIAN_NAMES = {"debian", "ubuntu", "python", "node", "golang", "ruby", "nginx", "httpd"}
+DEBIAN_NAMES |= {"postgres", "mysql", "mariadb", "redis", "openjdk", "eclipse-temurin", "php"}
+BUILDPACK_NAMES = {"python", "node", "golang", "ruby", "buildpack-deps"}
+
+
+def split_image(ref: str) -> tuple[str, str, str]:
+    """(path, last path component, tag) of an image reference."""
+    ref = ref.split("@", 1)[0]
+    path, _, tag = ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "")
+    return path, path.rsplit("/", 1)[-1], tag
+
+
+def classify_image(ref: str) -> BaseImage:
+    path, name, tag = split_image(ref)
+    if ref == "scratch":
+        return BaseImage("scratch")
+    if "distroless" in path:
+        return BaseImage("distroless", python="python" in name, nonroot="nonroot" in tag)
+    python = name == "python"
+    if "alpine" in name or "alpine" in tag:
+        return BaseImage("alpine", python=python, tools=frozenset({"wget"}))
+    if name in DEBIAN_NAMES:
+        ships = (name in BUILDPACK_NAMES and "slim" not in tag) or name == "nginx"
+        return BaseImage(
+            "debian", python=python, tools=frozenset({"curl", "wget"} if ships else ())
+        )
+    return BaseImage("unknown", python=python)
+
+
+def parse_dockerfile(text: str) -> list[Stage]:
+    try:
+        parser = DockerfileParser(fileobj=io.BytesIO(text.encode("utf-8")))
+        structure = parser.structure
+        bases = parser.parent_images
+    except Exception as exc:  # the parser raises many kinds on garbage input
+        raise FixError(f"cannot parse the Dockerfile: {exc}") from exc
+    stages: list[Stage] = []
+    for item in structure:
+        if item["instruction"] == "FROM":
+            words = [w for w in item["value"].split() if not w.startswith("--")]
+            alias = words[2] if len(words) >= 3 and words[1].lower() == "as" else None
+            stages.append(Stage(bases[len(stages)], alias, [item]))
+        elif stages:
+            stages[-1].instructions.append(item)
+    if not stages:
+        raise FixError("no FROM instruction: not a Dockerfile")
+    return stages
+
+
+def ancestry(stages: list[Stage]) -> tuple[list[Stage], str]:
+    """The final stage and the earlier stages it is built FROM, and the external base."""
+    by_alias = {s.alias: s for s in stages if s.alias}
+    chain = [stages[-1]]
+    while chain[-1].base in by_alias and by_alias[chain[-1].base] not in chain:
+        chain.append(by_alias[chain[-1].base])
+    return chain, chain[-1].base
+
+
+def last_value(chain: list[Stage], instruction: str) -> dict[str, Any] | None:
+    for stage in chain:
+        found = [i for i in stage.instructions if i["instruction"] == instruction]
+        if found:
+            return found[-1]
+    return None
+
+
+def runs(chain: list[Stage]) -> Iterable[list[str]]:
+    for stage in chain:
+        for item in stage.instructions:
+            if item["instruction"] == "RUN":
+                yield shell_words(item["value"])
+
+
+def installed_tools(chain: list[Stage]) -> set[str]:
+    tools: set[str] = set()
+    for words in runs(chain):
+        if {"install", "add"} & set(words):
+            tools |= {"curl", "wget"} & set(words)
+    return tools
+
+
+USER_OPTS_WITH_ARG = {"-u", "-g", "-G", "-d", "-s", "-c", "-k", "-K", "-e", "-f", "-p", "-h"}
+USER_OPTS_WITH_ARG |= {"--uid", "--gid", "--groups", "--home", "--home-dir", "--shell"}
+USER_OPTS_WITH_ARG |= {"--comment", "--gecos", "--ingroup", "--skel", "--key", "--root"}
+
+
+def created_user(chain: list[Stage]) -> str | None:
+    """The user a RUN useradd/adduser of the final stage's chain creates, if any."""
+    for words in runs(chain):
+        for index, word in enumerate(words):
+            if word in ("useradd", "adduser"):
+                name = first_positional(words[index + 1 :])
+                if name:
+                    return name
+    return None
+
+
+def first_positional(words: list[str]) -> str | None:
+    skip = False
+    for word in words:
+        if word in ("&&", ";", "||", "|"):
+            return None
+        if skip:
+            skip = False
+        elif word.startswith("-"):
+            skip = word in USER_OPTS_WITH_ARG
+        else:
+            return word
+    return None
+
+
+def user_lines(base: BaseImage, chain: list[Stage]) -> tuple[list[str], str]:
+    """Lines that create and switch to a non-root user, or a warning."""
+    existing = created_user(chain)
+    if existing:
+        return [f"USER {existing}"], f"USER {existing} (created by a RUN already)"
+    if base.family == "debian":
+        create = (
+            f"RUN groupadd --system --gid {APP_UID} app \\\n"
+            f"    && useradd --system --uid {APP_UID} --gid app --no-create-home"
+            " --home-dir /nonexistent --shell /usr/sbin/nologin app"
+        )
+    elif base.family == "alpine":
+        create = (
+            f"RUN addgroup -S -g {APP_UID} app \\\n"
+            f"    && adduser -S -D -H -u {APP_UID} -G app -h /nonexistent -s /sbin/nologin app"
+        )
+    elif base.family in ("distroless", "scratch"):
+        uid = f"{DISTROLESS_UID}:{DISTROLESS_UID}"
+        return [f"USER {uid}"], f"USER {uid} (distroless nonroot, no user created)"
+    else:
+        return [], "warning: [4.1] unknown base image family: add a non-root USER yourself"
+    return [create, f"USER {APP_UID}:{APP_UID}"], f"USER {APP_UID}:{APP_UID} (user app created)"
+
+
+def exposed_port(chain: list[Stage]) -> str | None:
+    item = last_value(chain, "EXPOSE")
+    if item is None:
+        return None
+    for word in item["value"].split():
+        port, _, proto = word.partition("/")
+        if proto in ("", "tcp") and port.isdigit():
+            return port
+    return None
+
+
+def healthcheck_line(base: BaseImage, chain: list[Stage], opts: Options) -> tuple[str | None, str]:
+    port = exposed_port(chain)
+    if port is None:
+        return None, "warning: [4.6] no EXPOSEd TCP port: cannot add a HEALTHCHECK"
+    url = f"http://127.0.0.1:{port}{opts.health_path}"
+    tools = installed_tools(chain) | base.tools
+    if "curl" in tools:
+        argv = ["curl", "-fsS", "-o", "/dev/null", url]
+    elif "wget" in tools:
+        argv = ["wget", "-q", "-O", "/dev/null", url]
+    elif base.python:
+        argv = [
+            "python3",
+            "-c",
+            f"import urllib.request; urllib.request.urlopen('{url}', timeout=4)",
+        ]
+    else:
+        return None, "warning: [4.6] no curl, wget or python3 in the image: no HEALTHCHECK"
+    return (
+        f"HEALTHCHECK {HEALTH_OPTIONS} \\\n    CMD {json.dumps(argv)}",
+        f"HEALTHCHECK with {argv[0]}",
+    )
+
+
+def insertion_line(stage: Stage) -> int:
+    """The last raw line of the final stage's last build step (RUN, COPY, ADD, WORKDIR)."""
+    steps = [i for i in stage.instructions if i["instruction"] in ("RUN", "COPY", "ADD", "WORKDIR")]
+    return (steps or stage.instructions[:1])[-1]["endline"]
+
+
+def add_source_kind(value: str) -> str | None:
+    """Why an ADD must stay an ADD (remote or archive source), or None for a plain copy."""
+    words = json.loads(value) if value.lstrip().startswith("[") else shell_words(value)
+    if any(w.startswith(("--checksum", "--keep-git-dir")) for w in words):
+        return "remote source"
+    sources = [w for w in words if not w.startswith("--")][:-1]
+    if any("://" in s or s.startswith("git@") for s in sources):
+        return "remote source (URL)"
+    if any(s.lower().endswith(ARCHIVE_SUFFIXES) for s in sources):
+        return "local archive that ADD extracts"
+    return None
+
+
+def fix_adds(stage: Stage, lines: list[str], outcome: Outcome) -> None:
+    for item in stage.instructions:
+        if item["instruction"] != "ADD":
+            continue
+        number = item["startline"]
+        reason = add_source_kind(item["value"])
+        if reason:
+            outcome.notes.append(f"warning: [4.9] line {number + 1}: ADD kept: {reason}")
+            continue
+        line = lines[number]
+        indent = line[: len(line) - len(line.lstrip())]
+        keyword = line.lstrip()[:3]
+        lines[number] = indent + ("COPY" if keyword.isupper() else "copy") + line.lstrip()[3:]
+        outcome.notes.append(f"fixed [4.9] line {number + 1}: ADD -> COPY")
+
+
+def report_secrets(stages: list[Stage], outcome: Outcome) -> None:
+    for item in (i for s in stages for i in s.instructions):
+        if item["instruction"] not in ("ENV", "ARG"):
+            continue
+        words = shell_words(item["value"])
+        legacy_env = item["instruction"] == "ENV" and words and "=" not in words[0]
+        names = words[:1] if legacy_env else [w.split("=", 1)[0] for w in words]
+        for name in filter(secret_like, names):
+            outcome.notes.append(
+                f"warning: [4.10] line {item['startline'] + 1}: {item['instruction']} {name} "
+                "looks like a secret: pass it at run time (secret file, BuildKit --secret)"
+            )
+
+
+def fix_dockerfile(path: Path, text: str, opts: Options) -> Outcome:
+    stages = parse_dockerfile(text)
+    chain, external = ancestry(stages)
+    base = classify_image(external)
+    outcome = Outcome(path, text, text)
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    fix_adds(stages[-1], lines, outcome)
+    report_secrets(stages, outcome)
+    block = user_block(base, chain, outcome) + health_block(base, chain, opts, outcome)
+    if block:
+        at = insertion_line(stages[-1]) + 1
+        lines[at:at] = [line + "\n" for line in block]
+    if any(note.startswith("fixed") for note in outcome.notes):
+        outcome.new = "".join(lines)
+    return outcome
+
+
+def user_block(base: BaseImage, chain: list[Stage], outcome: Outcome) -> list[str]:
+    user = last_value(chain, "USER")
+    if user is not None:
+        if user["value"].split(":")[0] in ("root", "0"):
+            outcome.notes.append("warning: [4.1] the final stage runs as root (USER root): left")
+        return []
+    if base.nonroot:
+        return []
+    block, note = user_lines(base, chain)
+    outcome.notes.append(note if note.startswith("warning") else f"fixed [4.1] {note}")
+    return block
+
+
+def health_block(base: BaseImage, chain: list[Stage], opts: Options, outcome: Outcome) -> list[str]:
+    existing = last_value(chain, "HEALTHCHECK")
+    if existing is not None:
+        if existing["value"].strip().upper() == "NONE":
+            outcome.notes.append("warning: [4.6] HEALTHCHECK NONE: left")
+        return []
+    line, note = healthcheck_line(base, chain, opts)
+    outcome.notes.append(note if line is None else f"fixed [4.6] {note}")
+    return [line] if line else []
+
+
+# --------------------------------------------------------------------------- compose
+
+
+@dataclass(frozen=True)
+class Family:
+    tmpfs: tuple[str, ...] = (CONTAINER_TMP,)
+    data_dir: str | None = None
+    user: str | None = None
+    cap_add: tuple[str, ...] = ()
+    healthcheck: tuple[str, ...] = ()
+    file_env_prefixes: tuple[str, ...] = ()
+
+
+PG_READY = 'pg_isready -h 127.0.0.1 -U "$${POSTGRES_USER:-postgres}" -d postgres || exit 1'
+MYSQL_FAMILY = Family(
+    tmpfs=("/var/run/mysqld", CONTAINER_TMP),
+    data_dir="/var/lib/mysql",
+    user="mysql",
+    healthcheck=("CMD", "mysqladmin", "ping", "-h", "127.0.0.1", "--silent"),
+    file_env_prefixes=("MYSQL_",),
+)
+FAMILIES: dict[str, Family] = {
+    "postgres": Family(
+        tmpfs=("/var/run/postgresql", CONTAINER_TMP),
+        data_dir="/var/lib/postgresql/data",
+        user="postgres",
+        healthcheck=("CMD-SHELL", PG_READY),
+        file_env_prefixes=("POSTGRES_",),
+    ),
+    "mysql": MYSQL_FAMILY,
+    "mariadb": Family(
+        tmpfs=MYSQL_FAMILY.tmpfs,
+        data_dir=MYSQL_FAMILY.data_dir,
+        user="mysql",
+        healthcheck=("CMD", "healthcheck.sh", "--connect", "--innodb_initialized"),
+        file_env_prefixes=("MARIADB_", "MYSQL_"),
+    ),
+    "redis": Family(data_dir="/data", user="redis", healthcheck=("CMD", "redis-cli", "ping")),
+    "nginx": Family(
+        tmpfs=("/var/cache/nginx", "/var/run", CONTAINER_TMP),
+        cap_add=("CHOWN", "SETGID", "SETUID", "NET_BIND_SERVICE"),
+        healthcheck=("CMD", "curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1/"),
+    ),
+}
+
+
+@dataclass
+class ComposeContext:
+    opts: Options
+    doc: CommentedMap
+    folder: Path
+    outcome: Outcome
+    changed: bool = False
+
+    def fix(self, service: str, message: str) -> None:
+        self.changed = True
+        self.outcome.notes.append(f"fixed {service}: {message}")
+
+    def warn(self, service: str, message: str) -> None:
+        self.outcome.notes.append(f"warning: {service}: {message}")
+
+
+def flow(items: Iterable[Any]) -> CommentedSeq:
+    seq = CommentedSeq(items)
+    seq.fa.set_flow_style()
+    return seq
+
+
+def quoted_like(original: Any, text: str) -> str:
+    if isinstance(original, SingleQuotedScalarString):
+        return SingleQuotedScalarString(text)
+    return DoubleQuotedScalarString(text)
+
+
+def mapping_indent(text: str) -> int:
+    """The indentation of the first nested mapping key (layout only, the data comes from YAML)."""
+    for line in text.splitlines():
+        stripped = line.lstrip()
+        if stripped and line != stripped and not stripped.startswith(("#", "-")):
+            return len(line) - len(stripped)
+    return 2
+
+
+def has_document_start(text: str) -> bool:
+    lines = [line.strip() for line in text.splitlines()]
+    return next((line for line in lines if line and not line.startswith("#")), "") == "---"
+
+
+def make_yaml(text: str) -> tuple[YAML, Any]:
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    yaml.width = 4096
+    try:
+        _, sequence, offset = load_yaml_guess_indent(text)
+        data = yaml.load(text)
+    except YAMLError as exc:
+        raise FixError(f"not valid YAML: {exc}") from exc
+    mapping = mapping_indent(text)
+    if offset is None:  # no block sequence yet: the usual compose layout, "- " under the key
+        sequence, offset = mapping + 2, mapping
+    yaml.indent(mapping=mapping, sequence=max(sequence or 2, offset + 2), offset=offset)
+    yaml.explicit_start = has_document_start(text)
+    return yaml, data
+
+
+def is_gap(token: Any) -> bool:
+    return isinstance(token, CommentToken) and not token.value.strip()
+
+
+def own_keys(node: CommentedMap) -> set[Any]:
+    """The keys written in this mapping, not those merged in with `<<: *anchor`."""
+    return getattr(node, "_ok", set(node))  # ruamel keeps them there; no public accessor
+
+
+def last_slot(node: Any) -> tuple[Any, Any, int] | None:
+    """(container, key, index in its comment slot) of the node's last entry."""
+    if isinstance(node, CommentedMap):
+        own = [key for key in node if key in own_keys(node)]
+        return (node, own[-1], 2) if own else None
+    if isinstance(node, CommentedSeq) and node:
+        return node, len(node) - 1, 0
+    return None
+
+
+def pop_trailing_gap(node: Any) -> CommentToken | None:
+    """Take the blank lines that end a mapping (they belong to its deepest last entry)."""
+    slot = last_slot(node)
+    if slot is None:
+        return None
+    container, key, index = slot
+    comment = container.ca.items.get(key)
+    if comment and len(comment) > index and is_gap(comment[index]):
+        token = comment[index]
+        comment[index] = None
+        return token
+    return pop_trailing_gap(container[key])
+
+
+def put_trailing_gap(node: Any, token: CommentToken) -> None:
+    container, key, index = last_slot(node)  # type: ignore[misc]
+    if isinstance(container[key], (CommentedMap, CommentedSeq)) and container[key]:
+        put_trailing_gap(container[key], token)
+        return
+    comment = container.ca.items.setdefault(key, [None, None, None, None])
+    comment[index] = token
+
+
+def fix_compose(path: Path, text: str, opts: Options) -> Outcome:
+    yaml, doc = make_yaml(text)
+    services = doc.get("services") if isinstance(doc, CommentedMap) else None
+    if not isinstance(services, CommentedMap):
+        raise FixError("no `services:` mapping: not a compose file")
+    outcome = Outcome(path, text, text)
+    ctx = ComposeContext(opts, doc, path.parent, outcome)
+    for name, service in services.items():
+        if not isinstance(service, CommentedMap):
+            raise FixError(f"service {name} is not a mapping")
+        gap = pop_trailing_gap(service)
+        harden_service(ctx, str(name), service)
+        if gap is not None:
+            put_trailing_gap(service, gap)
+    if ctx.changed:
+        buffer = io.StringIO()
+        yaml.dump(doc, buffer)
+        outcome.new = buffer.getvalue()
+    return outcome
+
+
+def family_of(service: CommentedMap) -> tuple[str | None, Family]:
+    image = service.get("image")
+    if not isinstance(image, str) or "${" in image:
+        return None, Family()
+    name = split_image(image)[1]
+    return name, FAMILIES.get(name, Family())
+
+
+def harden_service(ctx: ComposeContext, name: str, service: CommentedMap) -> None:
+    image, family = family_of(service)
+    report_dangers(ctx, name, service)
+    set_user(ctx, name, service, family)
+    set_read_only(ctx, name, service, family)
+    set_data_volume(ctx, name, service, family)
+    set_caps(ctx, name, service, family)
+    set_security_opt(ctx, name, service)
+    set_limits(ctx, name, service)
+    set_restart(ctx, name, service)
+    set_healthcheck(ctx, name, service, family, image)
+    rebind_ports(ctx, name, service)
+    move_env_secrets(ctx, name, service, family, image)
+
+
+def report_dangers(ctx: ComposeContext, name: str, service: CommentedMap) -> None:
+    if service.get("privileged") is True:
+        ctx.warn(name, "[5.5] privileged: true: left, remove it")
+    for key in ("network_mode", "pid", "ipc", "uts", "userns_mode"):
+        if service.get(key) == "host":
+            ctx.warn(name, f"{key}: host shares a host namespace: left")
+    if any("docker.sock" in str(v) for v in service.get("volumes") or []):
+        ctx.warn(name, "[5.32] mounts the Docker socket: left, remove it")
+
+
+def set_user(ctx: ComposeContext, name: str, service: CommentedMap, family: Family) -> None:
+    if family.user and "user" not in service:
+        service["user"] = family.user
+        ctx.fix(name, f"[4.1] user: {family.user} (the image's entrypoint supports it)")
+
+
+def set_read_only(ctx: ComposeContext, name: str, service: CommentedMap, family: Family) -> None:
+    if "read_only" not in service:
+        service["read_only"] = True
+        ctx.fix(name, "[5.13] read_only: true")
+    if service["read_only"] is not True:
+        ctx.warn(name, "[5.13] read_only is set to false: left")
+        return
+    mounted = mount_targets(service)
+    tmpfs = service.get("tmpfs")
+    entries = [tmpfs] if isinstance(tmpfs, str) else list(tmpfs or [])
+    present = mounted | {str(e).split(":", 1)[0] for e in entries}
+    missing = [p for p in family.tmpfs if p not in present]
+    if not missing:
+        return
+    if isinstance(tmpfs, CommentedSeq):
+        tmpfs.extend(missing)
+    else:
+        service["tmpfs"] = CommentedSeq(entries + missing)
+    ctx.fix(name, f"tmpfs for {', '.join(missing)} (writable paths on a read-only root)")
+
+
+def mount_targets(service: CommentedMap) -> set[str]:
+    targets = set()
+    for volume in service.get("volumes") or []:
+        if isinstance(volume, dict):
+            targets.add(str(volume.get("target", "")))
+        else:
+            parts = str(volume).split(":")
+            targets.add(parts[1] if len(parts) > 1 else parts[0])
+    return targets
+
+
+def set_data_volume(ctx: ComposeContext, name: str, service: CommentedMap, family: Family) -> None:
+    data_dir = family.data_dir
+    env = environment_items(service.get("environment"))
+    data_dir = env.get("PGDATA", data_dir) if family is FAMILIES["postgres"] else data_dir
+    if not data_dir or data_dir in mount_targets(service):
+        return
+    volume = f"{name}-data"
+    volumes = service.get("volumes")
+    if not isinstance(volumes, CommentedSeq):
+        volumes = service["volumes"] = CommentedSeq()
+    volumes.append(f"{volume}:{data_dir}")
+    top = ctx.doc.get("volumes")
+    if not isinstance(top, CommentedMap):
+        top = ctx.doc["volumes"] = CommentedMap()
+    top.setdefault(volume, None)
+    ctx.fix(name, f"named volume {volume} for its data dir {data_dir}")
+
+
+def set_caps(ctx: ComposeContext, name: str, service: CommentedMap, family: Family) -> None:
+    caps = service.get("cap_drop")
+    if caps is None:
+        service["cap_drop"] = flow(["ALL"])
+        ctx.fix(name, "[5.4] cap_drop: [ALL]")
+    elif "ALL" not in [str(c).upper() for c in caps]:
+        caps.append("ALL")
+        ctx.fix(name, "[5.4] cap_drop: ALL added")
+    if family.cap_add and "cap_add" not in service:
+        service["cap_add"] = flow(family.cap_add)
+        ctx.fix(name, f"cap_add: {', '.join(family.cap_add)} (what the image needs to start)")
+
+
+def set_security_opt(ctx: ComposeContext, name: str, service: CommentedMap) -> None:
+    opts = service.get("security_opt")
+    wanted = "no-new-privileges:true"
+    if opts is None:
+        service["security_opt"] = flow([DoubleQuotedScalarString(wanted)])
+    elif any(str(o).replace("=", ":").startswith("no-new-privileges") for o in opts):
+        if any(str(o).replace("=", ":") == "no-new-privileges:false" for o in opts):
+            ctx.warn(name, "[5.26] no-new-privileges:false: left")
+        return
+    else:
+        opts.append(DoubleQuotedScalarString(wanted))
+    ctx.fix(name, f"[5.26] security_opt: {wanted}")
+
+
+def set_limits(ctx: ComposeContext, name: str, service: CommentedMap) -> None:
+    deploy = service.get("deploy") or {}
+    limits = (deploy.get("resources") or {}).get("limits") or {}
+    wanted = {
+        "mem_limit": ("memory", ctx.opts.mem_limit, "5.11"),
+        "cpus": ("cpus", ctx.opts.cpus, "5.12"),
+        "cpu_shares": ("", ctx.opts.cpu_shares, "5.12"),
+        "pids_limit": ("pids", ctx.opts.pids_limit, "5.29"),
+    }
+    for key, (deploy_key, value, cis) in wanted.items():
+        if key not in service and deploy_key not in limits:
+            service[key] = value
+            ctx.fix(name, f"[{cis}] {key}: {value}")
+
+
+def set_restart(ctx: ComposeContext, name: str, service: CommentedMap) -> None:
+    policy = str(service.get("restart", ""))
+    if policy == "no" or restart_ok(policy):
+        return
+    service["restart"] = "on-failure:5"
+    ctx.fix(name, f"[5.15] restart: on-failure:5 (was {policy or 'unset'})")
+
+
+def restart_ok(policy: str) -> bool:
+    kind, _, count = policy.partition(":")
+    return kind == "on-failure" and count.isdigit() and 0 < int(count) <= 5
+
+
+def set_healthcheck(
+    ctx: ComposeContext, name: str, service: CommentedMap, family: Family, image: str | None
+) -> None:
+    if "healthcheck" in service:
+        return
+    if not family.healthcheck:
+        where = "its Dockerfile" if "build" in service else f"the image {image or '?'}"
+        ctx.warn(name, f"[5.27] no known health check: make sure {where} has a HEALTHCHECK")
+        return
+    check = CommentedMap()
+    check["test"] = flow(DoubleQuotedScalarString(word) for word in family.healthcheck)
+    check.update({"interval": "30s", "timeout": "5s", "retries": 3, "start_period": "30s"})
+    service["healthcheck"] = check
+    ctx.fix(name, f"[5.27] healthcheck: {' '.join(family.healthcheck[1:])}")
+
+
+# ----- ports
+
+
+def rebind_ports(ctx: ComposeContext, name: str, service: CommentedMap) -> None:
+    ports = service.get("ports")
+    if not isinstance(ports, list):
+        return
+    for index, entry in enumerate(ports):
+        if isinstance(entry, dict):
+            rebind_long_port(ctx, name, entry)
+            continue
+        new = rebind_short_port(str(entry))
+        if new is None:
+            if "${" in str(entry):
+                ctx.warn(name, f"[5.14] port {entry} uses a variable: check its host address")
+            continue
+        ports[index] = quoted_like(entry, new)
+        ctx.fix(name, f"[5.14] port {entry} -> {new}")
+
+
+def loopback_for(ip: str | None) -> str | None:
+    """The loopback address a published port should use, or None to keep it."""
+    if ip and is_loopback(ip):
+        return None
+    return "::1" if ip in ("::", "[::]") else "127.0.0.1"
+
+
+def rebind_short_port(spec: str) -> str | None:
+    if "${" in spec:
+        return None
+    body, slash, proto = spec.partition("/")
+    if body.startswith("["):
+        ip, _, rest = body[1:].partition("]:")
+    else:
+        parts = body.split(":")
+        if len(parts) > 3:
+            return None
+        ip = parts[0] if len(parts) == 3 else None
+        rest = ":".join(parts[1:] if len(parts) == 3 else parts)
+    new_ip = loopback_for(ip)
+    if new_ip is None:
+        return None
+    if ":" not in rest:
+        rest = ":" + rest
+    host_ip = f"[{new_ip}]" if ":" in new_ip else new_ip
+    return f"{host_ip}:{rest}{slash}{proto}"
+
+
+def rebind_long_port(ctx: ComposeContext, name: str, entry: dict[str, Any]) -> None:
+    current = entry.get("host_ip")
+    new_ip = loopback_for(str(current) if current else None)
+    if new_ip is None:
+        return
+    entry["host_ip"] = new_ip
+    ctx.fix(name, f"[5.14] port {entry.get('target')}: host_ip {current or 'unset'} -> {new_ip}")
+
+
+# ----- environment secrets
+
+
+def environment_items(env: Any) -> dict[str, str | None]:
+    if isinstance(env, dict):
+        return {str(k): None if v is None else str(v) for k, v in env.items()}
+    items: dict[str, str | None] = {}
+    for entry in env or []:
+        key, sep, value = str(entry).partition("=")
+        items[key] = value if sep else None
+    return items
+
+
+def move_env_secrets(
+    ctx: ComposeContext, name: str, service: CommentedMap, family: Family, image: str | None
+) -> None:
+    env = service.get("environment")
+    for key, value in environment_items(env).items():
+        if not secret_like(key):
+            continue
+        if not value or "${" in value:
+            source = "the shell environment" if value is None else "an interpolated variable"
+            ctx.warn(name, f"[4.10] {key} comes from {source}: prefer a secret file")
+        elif key.startswith(family.file_env_prefixes or ("\0",)):
+            move_one_secret(ctx, name, service, key, value)
+        else:
+            ctx.warn(name, f"[4.10] {key} is a plain-text secret and {image or 'the image'} "
+                     f"is not known to read {key}_FILE: move it to a secret yourself")  # fmt: skip
+
+
+def move_one_secret(
+    ctx: ComposeContext, name: str, service: CommentedMap, key: str, value: str
+) -> None:
+    secret = f"{name}_{key.lower()}".replace("-", "_")
+    target = f"/run/secrets/{secret}"
+    file = ctx.folder / "secrets" / secret
+    if file.exists() and file.read_text(encoding="utf-8") != value:
+        raise FixError(f"{file} exists with another value: refusing to overwrite it")
+    ctx.outcome.extra_files[file] = value
+    rename_env(service["environment"], key, f"{key}_FILE", target)
+    refs = service.get("secrets")
+    if not isinstance(refs, CommentedSeq):
+        refs = service["secrets"] = CommentedSeq()
+    if secret not in [r.get("source") if isinstance(r, dict) else r for r in refs]:
+        refs.append(secret)
+    top = ctx.doc.get("secrets")
+    if not isinstance(top, CommentedMap):
+        top = ctx.doc["secrets"] = CommentedMap()
+    entry = CommentedMap()
+    entry["file"] = f"./secrets/{secret}"
+    top.setdefault(secret, entry)
+    ctx.fix(name, f"[4.10] {key} moved to secret {secret} ({key}_FILE={target})")
+
+
+def rename_env(env: Any, key: str, new_key: str, value: str) -> None:
+    if isinstance(env, CommentedMap):
+        position = list(env.keys()).index(key)
+        env.pop(key)
+        env.insert(position, new_key, value)
+        return
+    for index, entry in enumerate(env):
+        if str(entry).partition("=")[0] == key:
+            env[index] = f"{new_key}={value}"
+
+
+# --------------------------------------------------------------------------- files
+
+
+FIXERS: dict[str, Callable[[Path, str, Options], Outcome]] = {
+    "daemon": fix_daemon,
+    "dockerfile": fix_dockerfile,
+    "compose": fix_compose,
+}
+
+
+def kind_of(path: Path) -> str | None:
+    name = path.name.lower()
+    if name.endswith(".bak") or name.startswith("."):
+        return None
+    if name == "daemon.json" or name.endswith(".json"):
+        return "daemon"
+    if name in COMPOSE_NAMES or name.startswith(("compose.", "docker-compose.")):
+        return "compose" if name.endswith((".yml", ".yaml")) else None
+    if name == "dockerfile" or name.startswith("dockerfile.") or name.endswith(".dockerfile"):
+        return "dockerfile"
+    return None
+
+
+def collect(paths: list[Path], forced: str | None) -> list[tuple[Path, str]]:
+    found: list[tuple[Path, str]] = []
+    for path in paths:
+        if path.is_dir():
+            found += [(p, k) for p in walk(path) if (k := kind_of(p)) and not p.is_dir()]
+        elif path.is_file():
+            yaml_suffix = path.suffix in (".yml", ".yaml")
+            kind = forced or kind_of(path) or ("compose" if yaml_suffix else None)
+            if kind is None:
+                raise FixError(f"{path}: cannot tell what it is: use --kind")
+            found.append((path, kind))
+        else:
+            raise FixError(f"{path}: no such file or directory")
+    return found
+
+
+def walk(folder: Path) -> Iterable[Path]:
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
+        yield from (Path(root) / f for f in sorted(files))
+
+
+def backup_name(path: Path) -> Path:
+    return path.with_name(f"{path.name}.{time.strftime('%Y%m%d%H%M%S')}.bak")
+
+
+def write_atomic(path: Path, text: str, mode: int | None = None, backup: bool = True) -> None:
+    """Write through a temporary file in the same directory and rename it over the target."""
+    old = path.stat() if path.exists() else None
+    if old is not None and backup:
+        shutil.copy2(path, backup_name(path))
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode if mode is not None else (old.st_mode & 0o7777 if old else 0o644))
+        if old is not None and os.geteuid() == 0:
+            os.chown(tmp, old.st_uid, old.st_gid)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_secrets(files: dict[Path, str]) -> None:
+    """Secret files in a 0700 dir; 0644 so a container user (remapped or not) can read them."""
+    for path, value in files.items():
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(path.parent, 0o700)
+        ignore = path.parent / ".gitignore"
+        if not ignore.exists():
+            write_atomic(ignore, "*\n", backup=False)
+        write_atomic(path, value, mode=0o644, backup=False)
+
+
+def unified_diff(outcome: Outcome) -> str:
+    name = str(outcome.path)
+    diff = difflib.unified_diff(
+        outcome.old.splitlines(keepends=True),
+        outcome.new.splitlines(keepends=True),
+        fromfile=f"{name} (original)",
+        tofile=f"{name} (hardened)",
+    )
+    text = "".join(diff)
+    for path in outcome.extra_files:
+        text += f"+++ {path} (new secret file, value not shown)\n"
+    return text
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Harden a daemon.json, Dockerfile or compose file (CIS Docker Benchmark "
+        "v1.6.0). Default: write the files (with a backup)."
+    )
+    parser.add_argument("paths", nargs="+", type=Path, help="files or project directories")
+    parser.add_argument(
+        "--check", action="store_true", help="write nothing; exit 2 if changes needed"
+    )
+    parser.add_argument("--diff", action="store_true", help="print a unified diff; write nothing")
+    parser.add_argument("--kind", choices=sorted(FIXERS), help="what PATH is (default: by name)")
+    parser.add_argument("--baseline", type=Path, default=DEFAULT_BASELINE, help="daemon baseline")
+    parser.add_argument("--skip", default="", help="CIS IDs of the baseline to leave out: 2.9,2.13")
+    parser.add_argument("--no-validate", action="store_true", help="do not run dockerd-validate")
+    parser.add_argument("--mem-limit", default="512m", help="compose mem_limit (default 512m)")
+    parser.add_argument("--cpus", type=float, default=1.0, help="compose cpus (default 1.0)")
+    parser.add_argument("--cpu-shares", type=int, default=512, help="compose cpu_shares (512)")
+    parser.add_argument("--pids-limit", type=int, default=200, help="compose pids_limit (200)")
+    parser.add_argument("--health-path", default="/", help="HTTP path of added HEALTHCHECKs")
+    return parser.parse_args(argv)
+
+
+def options_from(args: argparse.Namespace) -> Options:
+    return Options(
+        baseline=args.baseline,
+        skip_ids=frozenset(s.strip() for s in args.skip.split(",") if s.strip()),
+        validate=not args.no_validate,
+        mem_limit=args.mem_limit,
+        cpus=args.cpus,
+        cpu_shares=args.cpu_shares,
+        pids_limit=args.pids_limit,
+        health_path=args.health_path,
+    )
+
+
+def compute(targets: list[tuple[Path, str]], opts: Options) -> list[Outcome]:
+    outcomes = []
+    for path, kind in targets:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise FixError(f"{path}: cannot read: {exc}") from exc
+        try:
+            outcomes.append(FIXERS[kind](path, text, opts))
+        except FixError as exc:
+            raise FixError(f"{path}: {exc}") from exc
+    return outcomes
+
+
+def write_all(outcomes: list[Outcome]) -> bool:
+    for outcome in (o for o in outcomes if o.changed):
+        try:
+            write_secrets(outcome.extra_files)
+            write_atomic(outcome.path, outcome.new)
+        except OSError as exc:
+            print(f"error: {outcome.path}: cannot write: {exc}", file=sys.stderr)
+            return False
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        outcomes = compute(collect(args.paths, args.kind), options_from(args))
+    except FixError as exc:
+        print(f"error: {exc} (nothing written)", file=sys.stderr)
+        return EXIT_ERROR
+    for outcome in outcomes:
+        for note in outcome.notes:
+            print(f"{outcome.path}: {note}", file=sys.stderr)
+        if args.diff and outcome.changed:
+            sys.stdout.write(unified_diff(outcome))
+    if not (args.check or args.diff) and not write_all(outcomes):
+        return EXIT_ERROR
+    if args.check and any(o.changed for o in outcomes):
+        return EXIT_CHANGES
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
