@@ -544,3 +544,9 @@ def test_anchors_and_merge_keys_count_as_set(corpus: Path) -> None:
     assert doc["x-common"]["restart"] == "unless-stopped"
     assert "environment: *workerenv" in text
     assert "    tmpfs:\n      - /tmp\n" in text  # the usual "- " under the key
+
+
+def test_project_app_meets_the_tool(capsys: pytest.CaptureFixture) -> None:
+    """The project holds its own app (files/app: Dockerfiles, compose.yaml) to the tool's rules."""
+    app = ROOT / "files/app"
+    assert run("--check", app) == 0, capsys.readouterr().out
