@@ -108,3 +108,19 @@ rm -rf "$work"
     run_ok(host, "sh", "-c", script)
     yield tag
     host.run(f"docker rmi -f {tag}")
+
+
+@pytest.fixture(scope="module")
+def app_deployed(host) -> None:
+    """Skip where the app is not deployed (see app_stack.py)."""
+    from app_stack import require_app  # app_stack imports this module
+
+    require_app(host)
+
+
+@pytest.fixture(scope="module")
+def containers(host, app_deployed) -> dict[str, dict]:
+    """`docker inspect` of each app container, by compose service name."""
+    from app_stack import app_containers
+
+    return app_containers(host)

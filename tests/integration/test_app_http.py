@@ -10,7 +10,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from app_stack import app_containers, fetch, psql, require_app, secret_values
+from app_stack import app_containers, fetch, psql, secret_values
 from conftest import host_name, run_ok
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,14 +53,8 @@ GRANTS_SQL = (
 )
 
 
-@pytest.fixture(scope="module", autouse=True)
-def deployed(host):
-    require_app(host)
-
-
-@pytest.fixture(scope="module")
-def containers(host) -> dict[str, dict]:
-    return app_containers(host)
+# Skip where the app is not deployed; fail where it is deployed and wrong.
+pytestmark = pytest.mark.usefixtures("app_deployed")
 
 
 def _calc(host, expr: str):

@@ -5,18 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from app_stack import SECRETS_DIR, all_images, app_containers, require_app, secret_values
+from app_stack import SECRETS_DIR, all_images, secret_values
 from conftest import run_ok
 
-
-@pytest.fixture(scope="module", autouse=True)
-def deployed(host):
-    require_app(host)
-
-
-@pytest.fixture(scope="module")
-def containers(host) -> dict[str, dict]:
-    return app_containers(host)
+# Skip where the app is not deployed; fail where it is deployed and wrong.
+pytestmark = pytest.mark.usefixtures("app_deployed")
 
 
 @pytest.fixture(scope="module")

@@ -5,20 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from app_stack import app_containers, require_app
 from conftest import run_ok
 
 SENSITIVE_HOST_PATHS = {"/", "/boot", "/dev", "/etc", "/lib", "/proc", "/sys", "/usr"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def deployed(host):
-    require_app(host)
-
-
-@pytest.fixture(scope="module")
-def containers(host) -> dict[str, dict]:
-    return app_containers(host)
+# Skip where the app is not deployed; fail where it is deployed and wrong.
+pytestmark = pytest.mark.usefixtures("app_deployed")
 
 
 def _proc_status(host, container: dict) -> dict[str, str]:
