@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import shlex
 import subprocess
+from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+REPORT_DIR = ROOT / "reports" / "compliance"
 
 # Where the docker_audit role writes its rules (CIS 1.1.3-1.1.18).
 AUDIT_RULES_FILE = "/etc/audit/rules.d/50-dockhard-docker.rules"
@@ -37,6 +43,33 @@ def host_name(host) -> str:
 
 def host_var(host, name: str, default):
     return host.ansible.get_variables().get(name, default)
+
+
+def run_playbook(
+    host, playbook: str, extra_vars: dict | None = None, *options: str
+) -> subprocess.CompletedProcess:
+    """Run one of the project's playbooks against this host only, as a user would."""
+    inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
+    if not inventory:
+        pytest.skip("needs the Molecule inventory (run through molecule verify)")
+    argv = ["ansible-playbook", "-i", inventory, str(ROOT / "playbooks" / playbook)]
+    argv += ["--limit", host_name(host), "-e", json.dumps(extra_vars or {}), *options]
+    return subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, check=False)
+
+
+def recap(play: subprocess.CompletedProcess) -> dict[str, int]:
+    """The PLAY RECAP counters of the one host a playbook ran on."""
+    line = re.search(r"^\S+\s+: (ok=.*)$", play.stdout, re.MULTILINE)
+    assert line, f"no PLAY RECAP in the output:\n{play.stdout[-2000:]}\n{play.stderr[-2000:]}"
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", line.group(1))}
+
+
+def audit_report(host) -> dict:
+    """Audit the host read-only with playbooks/audit.yml and return its fresh JSON report."""
+    play = run_playbook(host, "audit.yml")
+    assert play.returncode == 0, play.stdout[-3000:] + play.stderr[-2000:]
+    assert recap(play)["changed"] == 0
+    return json.loads((REPORT_DIR / f"{host_name(host)}.json").read_text())
 
 
 @pytest.fixture(scope="module")

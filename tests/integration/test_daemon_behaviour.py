@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import host_name, restart_docker, run_ok
+from conftest import recap, restart_docker, run_ok, run_playbook
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,12 +59,7 @@ def test_cis_2_15_restart_keeps_containers_running(host, running_container):
 
 def converge_with(host, extra_vars: dict, *options: str) -> subprocess.CompletedProcess:
     """Run the real site playbook against this host with extra variables."""
-    inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
-    if not inventory:
-        pytest.skip("needs the Molecule inventory (run through molecule verify)")
-    argv = ["ansible-playbook", "-i", inventory, str(ROOT / "playbooks/site.yml")]
-    argv += ["--limit", host_name(host), "-e", json.dumps(extra_vars), *options]
-    return subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, check=False)
+    return run_playbook(host, "site.yml", extra_vars, *options)
 
 
 def test_invalid_daemon_option_changes_nothing(host, running_container):
@@ -95,6 +88,5 @@ def test_check_diff_on_converged_host_changes_nothing(host):
     config_before = host.file("/etc/docker/daemon.json").content_string
     play = converge_with(host, {}, "--check", "--diff")
     assert play.returncode == 0, play.stdout[-3000:]
-    recap = [line for line in play.stdout.splitlines() if line.startswith(host_name(host) + " ")]
-    assert recap and " changed=0 " in recap[-1], recap
+    assert recap(play)["changed"] == 0, play.stdout[-3000:]
     assert host.file("/etc/docker/daemon.json").content_string == config_before

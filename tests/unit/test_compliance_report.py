@@ -1,0 +1,171 @@
+"""The compliance report filters (roles/docker_compliance) and the audit module's pure parts."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CATALOG = yaml.safe_load((ROOT / "catalog" / "controls.yml").read_text())
+SCHEMA = json.loads((ROOT / "catalog" / "report.schema.json").read_text())
+
+
+def load(name, path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+report_filters = load("compliance", ROOT / "roles/docker_compliance/filter_plugins/compliance.py")
+audit_module = load("dockhard_cis_audit", ROOT / "library/dockhard_cis_audit.py")
+
+IMPLEMENTED = [c for c in CATALOG["controls"] if not c["exception"]]
+EXCEPTIONS = [c for c in CATALOG["controls"] if c["exception"]]
+
+
+def findings(status="PASS", **overrides):
+    found = {c["id"]: {"status": status, "evidence": [f"read {c['id']}"]} for c in IMPLEMENTED}
+    found.update(overrides)
+    return found
+
+
+def report(found=None, switches=None, phase="after"):
+    return report_filters.compliance_report(
+        findings() if found is None else found, CATALOG, switches or {}, "host-a", phase
+    )
+
+
+def test_report_of_a_clean_host_validates_and_has_no_fail():
+    r = report()
+    jsonschema.validate(r, SCHEMA)
+    assert r["summary"] == {
+        "PASS": len(IMPLEMENTED),
+        "FAIL": 0,
+        "EXCEPTION": len(EXCEPTIONS),
+        "total": len(CATALOG["controls"]),
+    }
+    assert r["benchmark"]["version"] == "1.6.0"
+
+
+def test_every_exception_carries_the_catalog_reason():
+    by_id = {c["id"]: c for c in report()["controls"]}
+    for control in EXCEPTIONS:
+        entry = by_id[control["id"]]
+        assert entry["status"] == "EXCEPTION"
+        assert entry["reason"] == " ".join(control["exception"].split())
+
+
+def test_a_failing_finding_is_reported_with_its_evidence():
+    r = report(
+        findings(**{"3.16": {"status": "FAIL", "evidence": ["/run/docker.sock: mode 0666"]}})
+    )
+    entry = next(c for c in r["controls"] if c["id"] == "3.16")
+    assert (entry["status"], entry["evidence"]) == ("FAIL", ["/run/docker.sock: mode 0666"])
+    assert r["summary"]["FAIL"] == 1
+    jsonschema.validate(r, SCHEMA)
+
+
+def test_a_control_no_role_checked_fails_rather_than_passing_silently():
+    found = findings()
+    del found["2.15"]
+    entry = next(c for c in report(found)["controls"] if c["id"] == "2.15")
+    assert entry["status"] == "FAIL"
+    assert "no check ran" in entry["evidence"][0]
+
+
+@pytest.mark.parametrize(
+    ("switches", "why"),
+    [
+        ({"docker_daemon_cis_2_15": False}, "docker_daemon_cis_2_15 is false"),
+        ({"docker_daemon_section2": "false"}, "docker_daemon_section2 is false"),
+    ],
+)
+def test_a_control_turned_off_is_an_exception_naming_the_switch(switches, why):
+    found = findings(**{"2.15": {"status": "FAIL", "evidence": ["live-restore false"]}})
+    entry = next(c for c in report(found, switches)["controls"] if c["id"] == "2.15")
+    assert entry["status"] == "EXCEPTION"
+    assert why in entry["reason"]
+    assert entry["evidence"] == ["live-restore false"]
+
+
+def test_markdown_has_the_summary_and_a_before_column():
+    before = report(findings("FAIL"), phase="before")
+    text = report_filters.compliance_markdown(report(), before)
+    assert "| before first converge | 0 |" in text
+    assert f"| now | {len(IMPLEMENTED)} | 0 | {len(EXCEPTIONS)} |" in text
+    row = next(line for line in text.splitlines() if line.startswith("| 2.15 |"))
+    assert row.split(" | ")[2:4] == ["FAIL", "PASS"]
+    header = next(line for line in text.splitlines() if line.startswith("| ID |"))
+    separator = text.splitlines()[text.splitlines().index(header) + 1]
+    assert header.count("|") == separator.count("|")
+
+
+def test_markdown_escapes_pipes_in_evidence():
+    found = findings(**{"1.1.2": {"status": "FAIL", "evidence": ["a|b"]}})
+    assert "a\\|b" in report_filters.compliance_markdown(report(found))
+
+
+def test_junit_parses_with_one_case_per_control():
+    found = findings(**{"5.9": {"status": "FAIL", "evidence": ["web: published 8000/tcp"]}})
+    root = ET.fromstring(report_filters.compliance_junit(report(found)).encode())
+    suite = root.find("testsuite")
+    cases = suite.findall("testcase")
+    assert len(cases) == len(CATALOG["controls"]) == int(suite.get("tests"))
+    failed = [c for c in cases if c.find("failure") is not None]
+    assert [c.get("name").split()[0] for c in failed] == ["5.9"]
+    assert failed[0].find("failure").text == "web: published 8000/tcp"
+    assert len([c for c in cases if c.find("skipped") is not None]) == int(suite.get("skipped"))
+
+
+def test_summary_names_failing_controls_and_report_path():
+    found = findings(**{"2.2": {"status": "FAIL", "evidence": ["icc true"]}})
+    lines = report_filters.compliance_summary([report(found)], "/r")
+    assert lines[0].endswith("FAIL: 2.2")
+    assert "/r/<host>.json" in lines[-1]
+
+
+@pytest.mark.parametrize(
+    ("actual", "wanted", "ok"),
+    [
+        (0o660, "0660", True),
+        (0o600, "0660", True),
+        (0o666, "0660", False),
+        (0o644, "0644", True),
+        (0o664, "0644", False),
+    ],
+)
+def test_mode_ok_allows_stricter_modes_only(actual, wanted, ok):
+    assert audit_module.mode_ok(actual, wanted) is ok
+
+
+def test_watched_paths_reads_rules_files_and_auditctl_output():
+    text = (
+        "## comment\n-w /usr/bin/dockerd -p rwxa -k docker\n"
+        "-a always,exit -F arch=b64 -S mount\n-w /etc/docker -p rwxa -k docker\n"
+    )
+    assert audit_module.watched_paths(text) == {"/usr/bin/dockerd", "/etc/docker"}
+
+
+def test_every_implemented_control_has_a_check_in_the_module():
+    params = {
+        "audit_controls": [{"id": f"1.1.{n}"} for n in range(3, 19)],
+        "daemon_fragments": {
+            k: v
+            for k, v in json.loads(
+                (ROOT / "roles/docker_daemon/files/daemon_baseline.json").read_text()
+            ).items()
+            if k != "_comment"
+        },
+        "file_targets": yaml.safe_load((ROOT / "roles/docker_files/vars/main.yml").read_text())[
+            "docker_files_targets"
+        ],
+    }
+    checks = audit_module.registry(params)
+    assert [c["id"] for c in IMPLEMENTED if c["id"] not in checks] == []
