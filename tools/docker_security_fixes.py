@@ -74,10 +74,12 @@ class Outcome:
     new: str
     notes: list[str] = field(default_factory=list)
     extra_files: dict[Path, str] = field(default_factory=dict)
+    # Other files to write next to it (old text, new text), e.g. a .dockerignore.
+    side_files: dict[Path, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
-        return self.old != self.new or bool(self.extra_files)
+        return self.old != self.new or bool(self.extra_files) or bool(self.side_files)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -558,6 +560,16 @@ def has_document_start(text: str) -> bool:
     return next((line for line in lines if line and not line.startswith("#")), "") == "---"
 
 
+def document_prelude(text: str) -> str:
+    """The comments and blank lines before `---`, which ruamel.yaml drops when it dumps."""
+    prelude = []
+    for line in text.splitlines(keepends=True):
+        if line.strip() == "---":
+            return "".join(prelude)
+        prelude.append(line)
+    return ""
+
+
 def make_yaml(text: str) -> tuple[YAML, Any]:
     yaml = YAML()
     yaml.preserve_quotes = True
@@ -631,10 +643,13 @@ def fix_compose(path: Path, text: str, opts: Options) -> Outcome:
         harden_service(ctx, str(name), service)
         if gap is not None:
             put_trailing_gap(service, gap)
+    keep_secrets_out_of_builds(ctx, services)
     if ctx.changed:
         buffer = io.StringIO()
         yaml.dump(doc, buffer)
         outcome.new = buffer.getvalue()
+        if yaml.explicit_start:
+            outcome.new = document_prelude(text) + outcome.new
     return outcome
 
 
@@ -909,6 +924,51 @@ def move_one_secret(
     ctx.fix(name, f"[4.10] {key} moved to secret {secret} ({key}_FILE={target})")
 
 
+def keep_secrets_out_of_builds(ctx: ComposeContext, services: CommentedMap) -> None:
+    """Add the secrets directory to the .dockerignore of every build context holding it.
+
+    A `build: .` next to the compose file would otherwise COPY the secret files into
+    the image (CIS 4.10).
+    """
+    secrets = (ctx.folder / "secrets").resolve()
+    if not (ctx.outcome.extra_files or secrets.is_dir()):
+        return
+    for name, service in services.items():
+        build = service.get("build")
+        context = build.get("context", ".") if isinstance(build, dict) else build
+        if not isinstance(context, str) or "://" in context or "${" in context:
+            continue
+        root = (ctx.folder / context).resolve()
+        if not secrets.is_relative_to(root):
+            continue
+        dockerfile = build.get("dockerfile") if isinstance(build, dict) else None
+        ignore = dockerignore_path(root, dockerfile)
+        add_ignore_line(ctx, str(name), ignore, secrets.relative_to(root).as_posix())
+
+
+def dockerignore_path(context: Path, dockerfile: Any) -> Path:
+    """The ignore file the builder reads: <Dockerfile>.dockerignore if it exists."""
+    if isinstance(dockerfile, str):
+        own = (context / dockerfile).with_name(Path(dockerfile).name + ".dockerignore")
+        if own.exists():
+            return own
+    return context / ".dockerignore"
+
+
+def add_ignore_line(ctx: ComposeContext, name: str, ignore: Path, pattern: str) -> None:
+    pending = ctx.outcome.side_files.get(ignore)
+    old = ignore.read_text(encoding="utf-8") if ignore.exists() else ""
+    current = pending[1] if pending else old
+    patterns = {line.strip().strip("/") for line in current.splitlines()}
+    if pattern in patterns or {"*", "**"} & patterns:
+        return
+    separator = "" if not current or current.endswith("\n") else "\n"
+    new = f"{current}{separator}# Secret files (docker_security_fixes.py): never in an image.\n"
+    ctx.outcome.side_files[ignore] = (old, f"{new}{pattern}/\n")
+    # A note, not ctx.fix: the compose file itself need not be dumped again for this.
+    ctx.outcome.notes.append(f"fixed {name}: [4.10] {ignore}: {pattern}/ kept out of the build")
+
+
 def rename_env(env: Any, key: str, new_key: str, value: str) -> None:
     if isinstance(env, CommentedMap):
         position = list(env.keys()).index(key)
@@ -1009,6 +1069,15 @@ def unified_diff(outcome: Outcome) -> str:
         tofile=f"{name} (hardened)",
     )
     text = "".join(diff)
+    for path, (old, new) in outcome.side_files.items():
+        text += "".join(
+            difflib.unified_diff(
+                old.splitlines(keepends=True),
+                new.splitlines(keepends=True),
+                fromfile=f"{path} (original)",
+                tofile=f"{path} (hardened)",
+            )
+        )
     for path in outcome.extra_files:
         text += f"+++ {path} (new secret file, value not shown)\n"
     return text
@@ -1070,7 +1139,10 @@ def write_all(outcomes: list[Outcome]) -> bool:
     for outcome in (o for o in outcomes if o.changed):
         try:
             write_secrets(outcome.extra_files)
-            write_atomic(outcome.path, outcome.new)
+            for path, (_, text) in outcome.side_files.items():
+                write_atomic(path, text)
+            if outcome.new != outcome.old:
+                write_atomic(outcome.path, outcome.new)
         except OSError as exc:
             print(f"error: {outcome.path}: cannot write: {exc}", file=sys.stderr)
             return False

@@ -19,13 +19,17 @@ from ruamel.yaml import YAML
 ROOT = Path(__file__).resolve().parents[3]
 TOOL = ROOT / "tools" / "docker_security_fixes.py"
 CORPUS = Path(__file__).parent / "corpus"
+# The original exercise's stack is the project's own copy (files/original), tested as
+# corpus/exercise/.
+ORIGINAL = ROOT / "files" / "original"
 BASELINE = ROOT / "roles" / "docker_daemon" / "files" / "daemon_baseline.json"
 sys.path.insert(0, str(TOOL.parent))
 
 import docker_security_fixes as dsf  # noqa: E402
 
 CORPUS_FILES = sorted(
-    str(p.relative_to(CORPUS)) for p in CORPUS.rglob("*") if p.is_file() and dsf.kind_of(p)
+    [str(p.relative_to(CORPUS)) for p in CORPUS.rglob("*") if p.is_file() and dsf.kind_of(p)]
+    + [f"exercise/{p.name}" for p in ORIGINAL.iterdir() if p.is_file() and dsf.kind_of(p)]
 )
 # Already hardened, or nothing the tool can do alone (warnings only).
 HARDENED = ["compose.hardened.yaml", "hardened-already.Dockerfile", "unknown-base.Dockerfile"]
@@ -35,6 +39,7 @@ HARDENED = ["compose.hardened.yaml", "hardened-already.Dockerfile", "unknown-bas
 def corpus(tmp_path: Path) -> Path:
     target = tmp_path / "corpus"
     shutil.copytree(CORPUS, target)
+    shutil.copytree(ORIGINAL, target / "exercise")
     return target
 
 
@@ -65,8 +70,8 @@ def load(path: Path) -> Any:
 
 
 def test_corpus_is_large_and_varied() -> None:
-    dockerfiles = [f for f in CORPUS_FILES if dsf.kind_of(CORPUS / f) == "dockerfile"]
-    composes = [f for f in CORPUS_FILES if dsf.kind_of(CORPUS / f) == "compose"]
+    dockerfiles = [f for f in CORPUS_FILES if dsf.kind_of(Path(f)) == "dockerfile"]
+    composes = [f for f in CORPUS_FILES if dsf.kind_of(Path(f)) == "compose"]
     assert len(dockerfiles) + len(composes) >= 15
     assert len(dockerfiles) >= 8 and len(composes) >= 5
 
@@ -159,8 +164,55 @@ def test_distroless_nonroot_tag_keeps_its_user(corpus: Path) -> None:
     assert "pip install --target=/deps" in text  # builder stage kept
 
 
+def test_comments_before_the_document_start_are_kept(corpus: Path) -> None:
+    path = corpus / "exercise" / "compose.yaml"
+    head = path.read_text().split("---\n", 1)[0]
+    assert head.startswith("# INTENTIONALLY UNHARDENED")
+    assert fix(path).startswith(head + "---\nversion: '3.8'\n")
+
+
+def test_secrets_are_kept_out_of_the_build_context(corpus: Path) -> None:
+    """`build: .` next to the compose file would COPY the new secret files into the image."""
+    folder = corpus / "exercise"
+    fix(folder / "compose.yaml")
+    ignore = folder / ".dockerignore"
+    assert ignore.read_text().splitlines()[-1] == "secrets/"
+    assert stat.S_IMODE(ignore.stat().st_mode) == 0o644
+    assert run("--check", folder / "compose.yaml") == 0
+
+
+def test_existing_and_dockerfile_specific_ignore_files(tmp_path: Path) -> None:
+    (tmp_path / "api").mkdir()
+    (tmp_path / "api" / "api.Dockerfile.dockerignore").write_text("*.pyc")
+    (tmp_path / ".dockerignore").write_text(".git\n")
+    compose = tmp_path / "compose.yaml"
+    compose.write_text(
+        "services:\n"
+        "  db:\n    image: postgres:16\n    environment:\n      POSTGRES_PASSWORD: pw\n"
+        "  web:\n    build: .\n"
+        "  api:\n    build:\n      context: .\n      dockerfile: api/api.Dockerfile\n"
+        "  other:\n    build: ./api\n"
+    )
+    fix(compose)
+    assert (tmp_path / ".dockerignore").read_text().splitlines()[0] == ".git"
+    assert (tmp_path / ".dockerignore").read_text().endswith("\nsecrets/\n")
+    own = (tmp_path / "api" / "api.Dockerfile.dockerignore").read_text()
+    assert own.startswith("*.pyc\n#") and own.endswith("\nsecrets/\n")
+    assert not (tmp_path / "api" / ".dockerignore").exists()  # ./api does not hold secrets/
+    assert run("--check", compose) == 0
+    # A lost .dockerignore is put back; the compose file itself is neither rewritten nor
+    # backed up again.
+    (tmp_path / ".dockerignore").unlink()
+    before, backups = compose.read_text(), sorted(tmp_path.glob("compose.yaml.*.bak"))
+    assert run("--check", compose) == 2
+    fix(compose)
+    assert (tmp_path / ".dockerignore").read_text().endswith("\nsecrets/\n")
+    assert compose.read_text() == before
+    assert sorted(tmp_path.glob("compose.yaml.*.bak")) == backups
+
+
 def test_exercise_web_keeps_its_user_and_gets_wget_healthcheck(corpus: Path) -> None:
-    text = fix(corpus / "exercise" / "web" / "Dockerfile")
+    text = fix(corpus / "exercise" / "Dockerfile")
     assert instructions(text, "USER") == ["appuser"]
     assert instructions(text, "RUN").count("adduser -D appuser") == 1
     assert '"wget", "-q"' in instructions(text, "HEALTHCHECK")[0]
