@@ -1,4 +1,8 @@
-"""Drift: break controls of every section, audit, --check, converge back (molecule/drift).
+"""Drift: break controls of every section, audit, --check, converge back.
+
+Runs on the app host of molecule/default (after the other tests of that host
+have passed on the converged state, and leaving it converged again) and alone
+in molecule/drift.
 
 Each step is a module fixture that depends on the one before, so the tests
 run the story in order: a clean audit, the drift an intruder or a careless
@@ -16,8 +20,8 @@ import pytest
 from conftest import audit_report, recap, run_ok, run_playbook
 
 pytestmark = pytest.mark.skipif(
-    os.environ.get("MOLECULE_SCENARIO_NAME") != "drift",
-    reason="breaks the host on purpose: runs only in molecule/drift",
+    os.environ.get("MOLECULE_SCENARIO_NAME") not in ("default", "drift"),
+    reason="breaks the host on purpose: runs only in molecule/default and molecule/drift",
 )
 
 RULES = "/etc/audit/rules.d/50-dockhard-docker.rules"
@@ -46,7 +50,9 @@ def edit_daemon_json(host, **changes) -> None:
 
 # Each control, and what breaks it.
 DRIFT = {
-    "1.1.2": lambda h: run_ok(h, "sh", "-c", "id mallory || useradd -M mallory; gpasswd -a mallory docker"),
+    "1.1.2": lambda h: run_ok(
+        h, "sh", "-c", "id mallory || useradd -M mallory; gpasswd -a mallory docker"
+    ),
     "1.1.6": lambda h: run_ok(h, "sed", "-i", r"\#^-w /etc/docker -p#d", RULES),
     "2.2": lambda h: edit_daemon_json(h, icc=True),
     "2.15": lambda h: edit_daemon_json(h, **{"live-restore": False}),
@@ -68,7 +74,7 @@ def failing(report: dict) -> dict[str, list[str]]:
 
 
 @pytest.fixture(scope="module")
-def clean(host) -> dict:
+def clean(host, app_deployed) -> dict:
     return audit_report(host)
 
 
@@ -95,7 +101,7 @@ def test_drift_clean_host_has_no_fail(clean):
     assert failing(clean) == {}
 
 
-def test_drift_every_managed_section_is_broken():
+def test_drift_every_managed_section_is_broken(clean):
     sections = {control_id.split(".")[0] for control_id in DRIFT}
     assert sections == {"1", "2", "3", "4", "5", "X"}
     assert len(DRIFT) >= 10
