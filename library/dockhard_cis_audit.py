@@ -417,27 +417,19 @@ def target_path(host, target):
     return target.get("path") or host.unit_path(target["unit"])
 
 
-def check_file_owner(target):
+def check_file(target, part):
+    """3.x: the owner ("owner") or the mode ("mode") of one of the daemon's files."""
+
     def check(host, params):
         path = target_path(host, target)
         if not path or not os.path.exists(path):
             return True, [f"{path or target.get('unit')}: not present"]
-        owner, group, _ = describe(path)
-        ok = (owner, group) == (target["owner"], target["group"])
-        return ok, [f"{path}: owner {owner}:{group} (want {target['owner']}:{target['group']})"]
-
-    return check
-
-
-def check_file_mode(target):
-    def check(host, params):
-        path = target_path(host, target)
-        if not path or not os.path.exists(path):
-            return True, [f"{path or target.get('unit')}: not present"]
-        _, _, mode = describe(path)
-        return mode_ok(mode, target["mode"]), [
-            f"{path}: mode {mode:04o} (want {target['mode']} or stricter)"
-        ]
+        owner, group, mode = describe(path)
+        if part == "owner":
+            ok = (owner, group) == (target["owner"], target["group"])
+            return ok, [f"{path}: owner {owner}:{group} (want {target['owner']}:{target['group']})"]
+        wanted = target["mode"]
+        return mode_ok(mode, wanted), [f"{path}: mode {mode:04o} (want {wanted} or stricter)"]
 
     return check
 
@@ -699,8 +691,8 @@ def registry(params):
     for control_id in params["daemon_fragments"]:
         checks.setdefault(control_id, check_daemon_keys(control_id))
     for target in params["file_targets"]:
-        checks[target["own"]] = check_file_owner(target)
-        checks[target["mode_id"]] = check_file_mode(target)
+        checks[target["own"]] = check_file(target, "owner")
+        checks[target["mode_id"]] = check_file(target, "mode")
     for control_id, bad in CONTAINER_CHECKS.items():
         checks[control_id] = container_check(bad)
     return checks
