@@ -1,0 +1,47 @@
+# The original exercise's make habits, on top of ./dockhard and the scripts.
+# Each target is one or two commands; `make help` lists them.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= $(or $(DOCKHARD_DEMO_HOST),dockhard-local)
+export DOCKHARD_DEMO_HOST := $(HOST)
+
+.PHONY: help start stop check scan host-security measure docs docs-check test bench demo-story
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+start:  ## the local EC2-like host, converged, with the app behind nginx (./dockhard demo)
+	./dockhard demo
+
+stop:  ## remove the local host (./dockhard demo-down)
+	./dockhard demo-down
+
+check:  ## bandit on the hardened app (fails on HIGH), pip-audit of its hash-pinned dependencies
+	$(VENV)/bin/bandit -r files/app --severity-level high
+	$(VENV)/bin/pip-audit --disable-pip --require-hashes -r files/app/requirements.txt
+
+scan:  ## image inspection on the host: user, HEALTHCHECK, size, packages
+	$(PY) scripts/measure.py --scan-images --host $(HOST)
+
+host-security:  ## CIS audit of the host; prints where the reports are (./dockhard audit)
+	./dockhard audit
+
+measure:  ## run the scans and probes behind docs/summary_report.md (docs/src/measurements.json)
+	$(PY) scripts/measure.py --host $(HOST)
+
+docs: measure  ## regenerate threat model, diagram (.dot, PNG) and summary report
+	@command -v dot >/dev/null || apt-get install -y -q --no-install-recommends graphviz
+	$(PY) scripts/gen_docs.py
+
+docs-check:  ## fail when a generated doc is stale (also a unit test)
+	$(PY) scripts/gen_docs.py --check
+
+test:  ## the whole suite: lint, unit tests, Molecule (./dockhard test)
+	./dockhard test
+
+bench:  ## benchmarks (scripts/bench.py)
+	$(PY) scripts/bench.py
+
+demo-story:  ## before/after story, recorded under docs/demo/ (scripts/demo_story.sh)
+	@command -v asciinema >/dev/null || apt-get install -y -q --no-install-recommends asciinema
+	bash scripts/demo_story.sh
