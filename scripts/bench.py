@@ -1,0 +1,1045 @@
+"""Benchmarks of dockhard (issue 8): what a converge costs and how the app performs.
+
+Usage: .venv/bin/python scripts/bench.py [--quick] [--json PATH]
+
+Measures on this machine, with disposable host containers named dockhard-bench-*
+(playbooks/local_host.yml, image dockhard/host:trixie) that are always removed
+at the end, also on failure or Ctrl-C:
+
+- single host: first converge of playbooks/site.yml on a fresh host, the
+  no-drift rerun (changed must be 0) and the --check run; the ratio rerun/first
+  and the slowest tasks of the rerun (profile_tasks);
+- fleet: first converge of 1, 4 and 8 fresh hosts (host roles only: no
+  app_hosts) in one run with the forks of ansible.cfg, and the ratio 8/1;
+- app: requests/s and p50/p99 latency of the hardened stack through nginx and
+  of the original app (files/original/) on Flask's dev server, driven by the
+  same load generator (scripts/bench_load.py) inside the host container, in
+  the same run; the time the hardened app takes to refuse 9**9**9;
+- image sizes: the hardened web image vs a naive single-stage build of the
+  same app on the same base.
+
+Each figure is the median of its runs, with min and max. The full run keeps to
+30 minutes on 2 cores: the first converge (minutes on a fresh host) is repeated
+on further fresh hosts only while that budget allows; --quick does one of each
+and smaller fleets. Prints Markdown tables and writes reports/bench.json; the
+output of every command goes to reports/bench-logs/. No figure is asserted:
+each goal is reported as met or missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import configparser
+import hashlib
+import json
+import os
+import platform
+import re
+import shlex
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+PREFIX = "dockhard-bench-"
+HOST_IMAGE = "dockhard/host:trixie"
+PLAYBOOK = "playbooks/site.yml"
+LOAD_SCRIPT = REPO / "scripts" / "bench_load.py"
+ORIGINAL_DIR = REPO / "files" / "original"
+ORIGINAL_PORT = 15001
+HARDENED_URL = "http://127.0.0.1:15000"  # docker_app_proxy_listen
+ORIGINAL_URL = f"http://127.0.0.1:{ORIGINAL_PORT}"
+# gunicorn itself, bypassing nginx (docker_app_web_address): where the time goes.
+GUNICORN_URL = "http://172.30.80.10:8000"
+ENDPOINTS = ("/?name=bob", "/calculate?expr=2%2B3")
+EXHAUSTION_PATH = "/calculate?expr=9**9**9"
+WHEEL_CACHE = Path.home() / ".cache" / "dockhard" / "bench"
+WHEEL_PLATFORM = "manylinux2014_x86_64"  # as docker_app_wheel_platform
+VENV_BIN = Path(sys.executable).parent
+# Files inside the host container: under /var/tmp, since docker cp cannot write
+# into its /tmp (a tmpfs mount).
+REMOTE_DIR = "/var/tmp/dockhard-bench"  # noqa: S108 - the host container's own
+REMOTE_LOAD_SCRIPT = f"{REMOTE_DIR}/bench_load.py"
+REMOTE_ORIGINAL_CONTEXT = f"{REMOTE_DIR}/original"
+REMOTE_NAIVE_DOCKERFILE = f"{REMOTE_DIR}/naive.Dockerfile"
+BENCH_BASE = "dockhard-bench/base-builder:latest"
+ORIGINAL_IMAGE = "dockhard-bench/original:latest"
+NAIVE_IMAGE = "dockhard-bench/naive:latest"
+ORIGINAL_CONTAINER = "dockhard-bench-original"
+# The original evaluates 9**9**9 for real (minutes of CPU): wait this long, no more.
+ORIGINAL_EXHAUSTION_TIMEOUT = 2.0
+# The proxy allows 20 r/s per client address by default (docker_app_proxy_rate):
+# a load test from one address would measure that limiter, not the stack. The
+# throughput runs lift it through the role's own variables; one extra run shows
+# the limiter as deployed.
+LIFTED_LIMITS = {
+    "docker_app_proxy_rate": "100000r/s",
+    "docker_app_proxy_burst": 100000,
+    "docker_app_proxy_max_connections": 1000,
+}
+# Rough memory of one converged host (systemd, dockerd, containerd) plus headroom
+# for the controller; the fleet sizes that do not fit are skipped and reported.
+HOST_MEMORY_BYTES = 600 * 1024**2
+CONTROLLER_RESERVE_BYTES = 2 * 1024**3
+GOALS = {
+    "rerun_ratio": 0.5,
+    "fleet_ratio": 2.5,
+    "app_speedup": 2.0,
+    "refuse_ms": 100.0,
+}
+ORIGINAL_DOCKERFILE = """\
+# files/original/Dockerfile on the local Debian base: python:3.9-alpine cannot
+# be pulled here and pip cannot reach PyPI from a container, so Flask==3.0.3
+# comes from a wheelhouse the controller downloaded.
+FROM {base}
+RUN useradd --create-home appuser
+WORKDIR /app
+COPY wheelhouse/ /wheelhouse/
+COPY requirements.txt .
+RUN python3 -m venv /venv && /venv/bin/pip install --no-cache-dir --no-index \\
+    --find-links /wheelhouse -r requirements.txt
+COPY app.py .
+USER appuser
+EXPOSE 5000
+CMD ["/venv/bin/python", "app.py"]
+"""
+# A naive single-stage build of the hardened app on the same base: runtime
+# packages added with apt, the whole build context (wheelhouse included) copied,
+# pip and apt lists kept.
+NAIVE_DOCKERFILE = """\
+FROM {base}
+RUN apt-get update && apt-get install -y iputils-ping libpq5 ca-certificates
+WORKDIR /app
+COPY . /app
+RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install --no-index \\
+    --find-links /app/wheelhouse -r /app/requirements.txt
+ENV PATH=/opt/venv/bin:/usr/sbin:/usr/bin:/sbin:/bin
+CMD ["python3", "-m", "gunicorn", "-c", "/app/gunicorn.conf.py"]
+"""
+RSS_SCRIPT = """
+import glob
+total = 0
+for path in glob.glob("/proc/[0-9]*/status"):
+    try:
+        with open(path) as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+    except OSError:
+        pass
+print(total)
+"""
+RECAP_LINE = re.compile(r"^(?P<host>\S+)\s+:\s+(?P<counts>(?:\w+=\d+\s*)+)$")
+TASK_HEADER = re.compile(r"^(?:TASK|RUNNING HANDLER) \[(?P<name>.+)\] \**$")
+TASK_LINE = re.compile(r"^(?P<name>.+) -+ (?P<seconds>\d+(?:\.\d+)?)s$")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How many repetitions and how much load; --quick picks the small one."""
+
+    name: str
+    first_runs_max: int  # further first converges only while budget_s allows
+    budget_s: float
+    reruns: int  # on the first host
+    checks: int
+    fleet_sizes: tuple[int, ...]
+    fleet_runs: int
+    load_runs: int
+    load_seconds: float
+    load_requests: int
+    load_concurrency: int
+    refuse_runs: int
+
+
+# The full run must end within 30 minutes on 2 cores (issue 8).
+FULL = Profile("full", 3, 28 * 60, 2, 1, (1, 4, 8), 1, 3, 5.0, 20000, 8, 9)
+QUICK = Profile("quick", 1, 0, 1, 1, (1, 2), 1, 1, 2.0, 5000, 8, 3)
+
+
+# --- pure helpers (unit tested) ---------------------------------------------
+
+
+def summarize(values: Iterable[float]) -> dict[str, float | int | list[float]] | None:
+    """Median, min, max and the runs themselves; None when there is no value."""
+    runs = [float(v) for v in values]
+    if not runs:
+        return None
+    return {
+        "median": statistics.median(runs),
+        "min": min(runs),
+        "max": max(runs),
+        "n": len(runs),
+        "runs": runs,
+    }
+
+
+def ratio(numerator: dict | None, denominator: dict | None) -> float | None:
+    """Ratio of two medians, None when either is missing or the denominator is 0."""
+    if not numerator or not denominator or not denominator["median"]:
+        return None
+    return numerator["median"] / denominator["median"]
+
+
+def parse_recap(text: str) -> dict[str, dict[str, int]]:
+    """The PLAY RECAP counts per host (ok, changed, failed, ...) of one playbook run."""
+    hosts: dict[str, dict[str, int]] = {}
+    in_recap = False
+    for line in text.splitlines():
+        if line.startswith("PLAY RECAP"):
+            in_recap = True
+            continue
+        if not in_recap:
+            continue
+        match = RECAP_LINE.match(line.strip())
+        if match:
+            counts = dict(item.split("=") for item in match["counts"].split())
+            hosts[match["host"]] = {key: int(value) for key, value in counts.items()}
+        elif line.strip() and hosts:
+            in_recap = False
+    return hosts
+
+
+def recap_total(recap: dict[str, dict[str, int]], key: str) -> int:
+    """Sum of one recap count over all hosts."""
+    return sum(counts.get(key, 0) for counts in recap.values())
+
+
+def parse_changed_tasks(text: str) -> list[str]:
+    """Names of the tasks that reported changed on some host, in run order."""
+    changed: list[str] = []
+    task = ""
+    for line in text.splitlines():
+        match = TASK_HEADER.match(line)
+        if match:
+            task = match["name"]
+        elif line.startswith("changed: [") and task and task not in changed:
+            changed.append(task)
+    return changed
+
+
+def parse_task_times(text: str) -> list[tuple[str, float]]:
+    """Task name and seconds from the TASKS RECAP that profile_tasks prints."""
+    tasks: list[tuple[str, float]] = []
+    in_recap = False
+    for line in text.splitlines():
+        if line.startswith("TASKS RECAP"):
+            in_recap = True
+            continue
+        if in_recap:
+            match = TASK_LINE.match(line.strip())
+            if match:
+                tasks.append((match["name"], float(match["seconds"])))
+    return tasks
+
+
+def slowest_tasks(runs: Sequence[Sequence[tuple[str, float]]], limit: int = 10) -> list[dict]:
+    """Tasks by their median time over the runs that listed them, slowest first."""
+    times: dict[str, list[float]] = {}
+    for run in runs:
+        for name, seconds in run:
+            times.setdefault(name, []).append(seconds)
+    ranked = sorted(times.items(), key=lambda item: (-statistics.median(item[1]), item[0]))
+    return [
+        {"task": name, "median_s": statistics.median(values), "max_s": max(values)}
+        for name, values in ranked[:limit]
+    ]
+
+
+def fmt_stat(summary: dict | None, unit: str = "s", digits: int = 1) -> str:
+    """'12.3 s (11.0-13.1)': median with min-max; '-' when not measured."""
+    if not summary:
+        return "-"
+    median, low, high = summary["median"], summary["min"], summary["max"]
+    text = f"{median:.{digits}f} {unit}".rstrip()
+    if summary["n"] > 1:
+        text += f" ({low:.{digits}f}-{high:.{digits}f})"
+    return text
+
+
+def fmt_goal(value: float | None, goal: float, higher_is_better: bool = False) -> str:
+    """'met' or 'missed' against a goal; '-' without a value."""
+    if value is None:
+        return "-"
+    met = value >= goal if higher_is_better else value <= goal
+    return "met" if met else "missed"
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A Markdown table with padded columns (readable in a terminal and in docs)."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        if len(row) != len(headers):
+            raise ValueError(f"row has {len(row)} cells, expected {len(headers)}: {row}")
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+    return "\n".join(
+        [line(headers), "| " + " | ".join("-" * w for w in widths) + " |"]
+        + [line(row) for row in rows]
+    )
+
+
+def inventory(template_vars: dict, hosts: Sequence[str], app_hosts: Sequence[str]) -> dict:
+    """An inventory shaped like inventory/local/hosts.yml for the given host containers."""
+    return {
+        "docker_hosts": {"hosts": {name: dict(template_vars) for name in hosts}},
+        "app_hosts": {"hosts": {name: None for name in app_hosts}},
+    }
+
+
+def host_template_vars(local_inventory: dict) -> dict:
+    """Connection variables of the first docker_hosts host in inventory/local/hosts.yml."""
+    hosts = local_inventory["docker_hosts"]["hosts"]
+    return dict(next(iter(hosts.values())) or {})
+
+
+def meminfo_bytes(text: str, key: str) -> int | None:
+    """A /proc/meminfo field in bytes."""
+    for line in text.splitlines():
+        name, _, rest = line.partition(":")
+        if name == key:
+            value, *unit = rest.split()
+            return int(value) * (1024 if unit == ["kB"] else 1)
+    return None
+
+
+def mib(value: float | None) -> str:
+    return "-" if value is None else f"{value / 1024**2:.0f} MiB"
+
+
+# --- running things ---------------------------------------------------------
+
+
+def say(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def ansible_forks() -> int:
+    """forks from ansible.cfg (what every run here uses); Ansible's default 5 if unset."""
+    config = configparser.ConfigParser()
+    config.read(REPO / "ansible.cfg")
+    return config.getint("defaults", "forks", fallback=5)
+
+
+def available_memory() -> int | None:
+    try:
+        return meminfo_bytes(Path("/proc/meminfo").read_text(), "MemAvailable")
+    except OSError:
+        return None
+
+
+def load_average() -> list[float]:
+    return [round(v, 2) for v in os.getloadavg()]
+
+
+class Interrupted(Exception):
+    """SIGTERM: stop measuring, but still remove the hosts."""
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise Interrupted(f"signal {signum}")
+
+
+@dataclass
+class PlaybookRun:
+    seconds: float
+    recap: dict[str, dict[str, int]]
+    tasks: list[tuple[str, float]]
+    changed_tasks: list[str]
+
+
+SINGLE_RUN_KEYS = (
+    "first",
+    "rerun",
+    "check",
+    "rerun_tasks",
+    "rerun_changed",
+    "rerun_changed_tasks",
+    "check_changed",
+    "check_changed_tasks",
+)
+
+
+@dataclass
+class Bench:
+    profile: Profile
+    log_dir: Path
+    work_dir: Path
+    created: set[str] = field(default_factory=set)
+    counter: int = 0
+    # Runs of the single-host figures: first, rerun, check, their changed counts
+    # and the rerun's task times.
+    single: dict[str, list] = field(default_factory=lambda: {k: [] for k in SINGLE_RUN_KEYS})
+
+    def run(
+        self, argv: Sequence[str], label: str, check: bool = True, timeout: float = 1800
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command from the repository, its output kept in a log file."""
+        env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", PY_COLORS="0")
+        result = subprocess.run(  # noqa: S603 - argv lists built here, no shell
+            list(argv), cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+        )
+        self.counter += 1
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", label).strip("-")
+        (self.log_dir / f"{self.counter:03d}-{safe}.log").write_text(
+            f"$ {shlex.join(argv)}\nrc={result.returncode}\n--- stdout\n{result.stdout}"
+            f"\n--- stderr\n{result.stderr}"
+        )
+        if check and result.returncode != 0:
+            raise RuntimeError(
+                f"{label} failed (rc {result.returncode}): {shlex.join(argv)}\n"
+                f"{(result.stderr or result.stdout)[-2000:]}"
+            )
+        return result
+
+    def host(self, name: str, *argv: str, label: str) -> str:
+        """Run a command inside a host container; its stdout."""
+        return self.run(["docker", "exec", name, *argv], label).stdout
+
+    def playbook(self, inventory_file: Path, label: str, *args: str) -> PlaybookRun:
+        """One timed ansible-playbook run; fails on a failed or unreachable host."""
+        argv = [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory_file), *args]
+        start = time.monotonic()
+        result = self.run(argv, label, check=False, timeout=3600)
+        seconds = time.monotonic() - start
+        recap = parse_recap(result.stdout)
+        if result.returncode != 0 or recap_total(recap, "failed") or not recap:
+            raise RuntimeError(
+                f"{label}: ansible-playbook failed (rc {result.returncode}), see {self.log_dir}"
+            )
+        say(f"  {label}: {seconds:.1f} s, changed={recap_total(recap, 'changed')}")
+        text = result.stdout
+        return PlaybookRun(seconds, recap, parse_task_times(text), parse_changed_tasks(text))
+
+    # Hosts ---------------------------------------------------------------
+
+    def local_hosts(self, names: Sequence[str], state: str) -> None:
+        spec = {
+            "dockhard_local_hosts": [{"name": n, "image": HOST_IMAGE} for n in names],
+            "dockhard_local_host_state": state,
+        }
+        if state == "started":
+            self.created.update(names)
+        argv = [str(VENV_BIN / "ansible-playbook"), "playbooks/local_host.yml"]
+        self.run([*argv, "-e", json.dumps(spec)], f"hosts-{state}-{names[0]}")
+        if state == "absent":
+            self.created.difference_update(names)
+
+    def fresh_hosts(self, names: Sequence[str]) -> None:
+        """Start new host containers; refuse to reuse one an aborted run left."""
+        listed = self.run(["docker", "ps", "--all", "--format", "{{.Names}}"], "containers")
+        clash = sorted(set(names) & set(listed.stdout.split()))
+        if clash:
+            raise RuntimeError(
+                "host containers left by an earlier run: " + " ".join(clash) + "\nremove them: "
+                "docker rm --force --volumes " + " ".join(clash)
+            )
+        self.local_hosts(names, "started")
+
+    def remove_all(self) -> None:
+        if self.created:
+            say(f"removing host containers: {' '.join(sorted(self.created))}")
+            self.local_hosts(sorted(self.created), "absent")
+
+    def write_inventory(self, name: str, hosts: Sequence[str], app_hosts: Sequence[str]) -> Path:
+        local = yaml.safe_load((REPO / "inventory" / "local" / "hosts.yml").read_text())
+        path = self.work_dir / f"{name}.yml"
+        data = inventory(host_template_vars(local), hosts, app_hosts)
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        return path
+
+    def host_rss(self, name: str) -> int:
+        """Resident memory of every process in a host container (its nested containers
+        included), from its own /proc: docker stats shows 0 B for these systemd
+        containers here. Shared pages count once per process, so this is an upper bound."""
+        out = self.host(name, "python3", "-c", RSS_SCRIPT, label="rss")
+        return int(out.strip())
+
+    # Phases --------------------------------------------------------------
+
+    def converge_fresh(self, index: int, reruns: int, checks: int) -> str:
+        """First converge of a fresh app host, then no-drift reruns and --check runs."""
+        runs = self.single
+        name = f"{PREFIX}single-{index}"
+        say(f"single host {index}: {name}")
+        self.fresh_hosts([name])
+        inv = self.write_inventory(name, [name], [name])
+        runs["first"].append(self.playbook(inv, f"first-{index}", PLAYBOOK).seconds)
+        for n in range(1, reruns + 1):
+            run = self.playbook(inv, f"rerun-{index}.{n}", PLAYBOOK)
+            runs["rerun"].append(run.seconds)
+            runs["rerun_tasks"].append(run.tasks)
+            runs["rerun_changed"].append(recap_total(run.recap, "changed"))
+            runs["rerun_changed_tasks"].append(run.changed_tasks)
+        for n in range(1, checks + 1):
+            run = self.playbook(inv, f"check-{index}.{n}", PLAYBOOK, "--check")
+            runs["check"].append(run.seconds)
+            runs["check_changed"].append(recap_total(run.recap, "changed"))
+            runs["check_changed_tasks"].append(run.changed_tasks)
+        return name
+
+    def more_single_runs(self, started: float) -> None:
+        """Further fresh hosts (first converge, one rerun, one check) while the budget
+        allows: a first converge takes minutes, so it is the figure repeated last."""
+        p = self.profile
+        index = 2
+        while index <= p.first_runs_max:
+            runs = self.single
+            estimate = sum(statistics.median(runs[k]) for k in ("first", "rerun", "check")) + 30
+            left = p.budget_s - (time.monotonic() - started)
+            if estimate > left:
+                say(f"no further first converge: ~{estimate:.0f} s needed, {left:.0f} s left")
+                break
+            name = self.converge_fresh(index, 1, 1)
+            self.local_hosts([name], "absent")
+            index += 1
+
+    def single_summary(self) -> dict:
+        runs = self.single
+        first_s, rerun_s = summarize(runs["first"]), summarize(runs["rerun"])
+        return {
+            "first_converge_s": first_s,
+            "rerun_s": rerun_s,
+            "check_s": summarize(runs["check"]),
+            "rerun_changed": runs["rerun_changed"],
+            "check_changed": runs["check_changed"],
+            "rerun_changed_tasks": runs["rerun_changed_tasks"],
+            "check_changed_tasks": runs["check_changed_tasks"],
+            "rerun_ratio": ratio(rerun_s, first_s),
+            "rerun_slowest_tasks": slowest_tasks(runs["rerun_tasks"]),
+        }
+
+    def fleet(self) -> dict:
+        """First converge of n fresh hosts (host roles only) per fleet size."""
+        p = self.profile
+        sizes: dict[str, dict] = {}
+        for size in p.fleet_sizes:
+            times: list[float] = []
+            memory: list[float] = []
+            tasks: list[list[tuple[str, float]]] = []
+            available = available_memory()
+            need = size * HOST_MEMORY_BYTES + CONTROLLER_RESERVE_BYTES
+            if available is not None and available < need:
+                say(f"fleet of {size}: skipped, {mib(available)} available, {mib(need)} needed")
+                sizes[str(size)] = {"skipped": f"{mib(available)} available, {mib(need)} needed"}
+                continue
+            for index in range(1, p.fleet_runs + 1):
+                available = available_memory()
+                names = [f"{PREFIX}fleet{size}-{index}-{n}" for n in range(1, size + 1)]
+                say(f"fleet of {size}, run {index}/{p.fleet_runs}")
+                self.fresh_hosts(names)
+                inv = self.write_inventory(f"fleet{size}-{index}", names, [])
+                run = self.playbook(inv, f"fleet{size}-{index}", PLAYBOOK)
+                times.append(run.seconds)
+                tasks.append(run.tasks)
+                memory.append(sum(self.host_rss(n) for n in names))
+                self.local_hosts(names, "absent")
+            sizes[str(size)] = {
+                "converge_s": summarize(times),
+                "hosts_rss_bytes": summarize(memory),
+                "available_before_bytes": available,
+                "slowest_tasks": slowest_tasks(tasks, 5),
+            }
+        largest = max(p.fleet_sizes)
+        return {
+            "forks": ansible_forks(),
+            "sizes": sizes,
+            "largest": largest,
+            "ratio_largest_to_1": ratio(
+                sizes.get(str(largest), {}).get("converge_s"), sizes.get("1", {}).get("converge_s")
+            ),
+        }
+
+    # The app -------------------------------------------------------------
+
+    def load(self, name: str, url: str, label: str, **options: float) -> dict:
+        """One run of the load generator inside the host container."""
+        p = self.profile
+        settings = {
+            "duration": p.load_seconds,
+            "concurrency": p.load_concurrency,
+            "requests": p.load_requests,
+            "timeout": 10.0,
+            **options,
+        }
+        argv = ["python3", REMOTE_LOAD_SCRIPT, url]
+        for key, value in settings.items():
+            argv += [f"--{key}", str(value)]
+        return json.loads(self.host(name, *argv, label=f"load-{label}"))
+
+    def app(self, name: str) -> dict:
+        """Hardened stack through nginx vs the original app, same generator, same run."""
+        p = self.profile
+        self.host(name, "mkdir", "-p", REMOTE_DIR, label="mkdir")
+        self.run(["docker", "cp", str(LOAD_SCRIPT), f"{name}:{REMOTE_LOAD_SCRIPT}"], "copy-load")
+        say("app: one run with the proxy's per-client limits as deployed")
+        as_deployed = self.load(name, HARDENED_URL + ENDPOINTS[0], "as-deployed")
+        say("app: lifting the proxy's per-client limits (playbooks/app.yml)")
+        inv = self.work_dir / f"{name}.yml"
+        self.playbook(inv, "app-lifted", "playbooks/app.yml", "-e", json.dumps(LIFTED_LIMITS))
+        say("app: building and starting the original app")
+        self.start_original(name)
+        urls = {"hardened": HARDENED_URL, "original": ORIGINAL_URL, "gunicorn": GUNICORN_URL}
+        samples: dict[tuple[str, str], list[dict]] = {}
+        throttled_before = self.web_cpu_stat(name)
+        for target, url in urls.items():  # warm-up, not counted
+            for path in ENDPOINTS:
+                self.load(name, url + path, f"warmup-{target}", duration=1.0)
+        for index in range(1, p.load_runs + 1):
+            say(f"app: load run {index}/{p.load_runs}")
+            # Interleaved, so both face the same background load.
+            for path in ENDPOINTS:
+                for target, url in urls.items():
+                    run = self.load(name, url + path, f"{target}-{index}")
+                    samples.setdefault((target, path), []).append(run)
+        throttled = cpu_stat_delta(throttled_before, self.web_cpu_stat(name))
+        say("app: time to refuse 9**9**9")
+        refuse = [
+            self.load(name, HARDENED_URL + EXHAUSTION_PATH, "refuse", concurrency=1, requests=1)
+            for _ in range(p.refuse_runs)
+        ]
+        # Last, as it leaves the original's CPU busy: it really evaluates 9**9**9.
+        original_refuse = self.load(
+            name,
+            ORIGINAL_URL + EXHAUSTION_PATH,
+            "original-refuse",
+            concurrency=1,
+            requests=1,
+            timeout=ORIGINAL_EXHAUSTION_TIMEOUT,
+        )
+        self.host(name, "docker", "rm", "--force", ORIGINAL_CONTAINER, label="rm-original")
+        endpoints: dict[str, dict] = {}
+        for path in ENDPOINTS:
+            entry: dict = {target: app_summary(samples[(target, path)]) for target in urls}
+            entry["speedup"] = ratio(entry["hardened"]["ok_rps"], entry["original"]["ok_rps"])
+            endpoints[path] = entry
+        return {
+            "load": {
+                "concurrency": p.load_concurrency,
+                "seconds": p.load_seconds,
+                "max_requests": p.load_requests,
+                "runs": p.load_runs,
+            },
+            "as_deployed": as_deployed,
+            "proxy_limits_lifted": LIFTED_LIMITS,
+            "endpoints": endpoints,
+            "refuse_ms": summarize(r["max_ms"] for r in refuse if r["max_ms"] is not None),
+            "refuse_statuses": [r["statuses"] for r in refuse],
+            "original_exhaustion": original_refuse,
+            "web_cpu_throttling": throttled,
+        }
+
+    def web_cpu_stat(self, name: str) -> dict[str, int] | None:
+        """CFS counters of the web container (cgroup v1 cpu controller); None elsewhere."""
+        argv = ["docker", "inspect", "--format", "{{.Id}}", "dockhard-web-1"]
+        container = self.host(name, *argv, label="web-id").strip()
+        path = f"/sys/fs/cgroup/cpu/docker/{container}/cpu.stat"
+        result = self.run(["docker", "exec", name, "cat", path], "cpu-stat", check=False)
+        if result.returncode != 0:
+            return None
+        return {k: int(v) for k, v in (line.split() for line in result.stdout.splitlines())}
+
+    def copy_dir(self, name: str, source: Path, dest: str) -> None:
+        self.host(name, "rm", "-rf", dest, label="rm-ctx")
+        self.run(["docker", "cp", str(source), f"{name}:{dest}"], f"copy-{source.name}")
+
+    def builder_base(self, name: str) -> str:
+        """Import the builder base root filesystem the converge left in the host's cache."""
+        listing = self.host(name, "ls", "/var/cache/dockhard/base", label="base-cache")
+        tars = sorted(f for f in listing.split() if re.fullmatch(r"builder-.+\.tar", f))
+        if not tars:
+            raise RuntimeError("no builder base root filesystem in /var/cache/dockhard/base")
+        tar = f"/var/cache/dockhard/base/{tars[0]}"
+        argv = ["docker", "import", "--change", 'CMD ["/bin/sh"]', tar, BENCH_BASE]
+        self.host(name, *argv, label="import-base")
+        return BENCH_BASE
+
+    def build(self, name: str, context: str, tag: str, dockerfile: str | None = None) -> None:
+        # Local images from Debian's packages: content trust (CIS 4.5) cannot apply.
+        argv = ["env", "DOCKER_CONTENT_TRUST=0", "docker", "build", "--quiet", "--tag", tag]
+        argv += ["--file", dockerfile] if dockerfile else []
+        self.host(name, *argv, context, label=f"build-{tag}")
+
+    def start_original(self, name: str) -> None:
+        python = self.host(
+            name, "python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])", label="py"
+        ).strip()
+        context = self.work_dir / "original"
+        (context / "wheelhouse").mkdir(parents=True, exist_ok=True)
+        for file in ("app.py", "requirements.txt"):
+            (context / file).write_bytes((ORIGINAL_DIR / file).read_bytes())
+        download_wheels(self, ORIGINAL_DIR / "requirements.txt", python, context / "wheelhouse")
+        base = self.builder_base(name)
+        (context / "Dockerfile").write_text(ORIGINAL_DOCKERFILE.format(base=base))
+        self.copy_dir(name, context, REMOTE_ORIGINAL_CONTEXT)
+        self.build(name, REMOTE_ORIGINAL_CONTEXT, ORIGINAL_IMAGE)
+        publish = f"127.0.0.1:{ORIGINAL_PORT}:5000"
+        argv = ["docker", "run", "--detach", "--name", ORIGINAL_CONTAINER, "--publish", publish]
+        self.host(name, *argv, ORIGINAL_IMAGE, label="run-original")
+        probe = f"import urllib.request as u; u.urlopen('{ORIGINAL_URL}/', timeout=2)"
+        for _ in range(60):
+            answer = self.run(
+                ["docker", "exec", name, "python3", "-c", probe], "probe", check=False
+            )
+            if answer.returncode == 0:
+                return
+            time.sleep(1)
+        raise RuntimeError("the original app did not answer within 60 s")
+
+    def images(self, name: str) -> dict:
+        """The hardened web image vs a naive single-stage build on the same base."""
+        say("images: naive single-stage build of the app")
+        argv = ["docker", "image", "ls", "--filter", "label=org.dockhard.image=webapp"]
+        listed = self.host(name, *argv, "--format", "{{.Repository}}:{{.Tag}}", label="webapp")
+        hardened = listed.split()[0]
+        dockerfile = self.work_dir / "naive.Dockerfile"
+        dockerfile.write_text(NAIVE_DOCKERFILE.format(base=BENCH_BASE))
+        self.run(["docker", "cp", str(dockerfile), f"{name}:{REMOTE_NAIVE_DOCKERFILE}"], "copy-df")
+        self.build(name, "/opt/dockhard/app", NAIVE_IMAGE, REMOTE_NAIVE_DOCKERFILE)
+        sizes: dict = {}
+        for key, image in (("hardened", hardened), ("naive", NAIVE_IMAGE)):
+            argv = ["docker", "image", "inspect", "--format", "{{.Size}}", image]
+            sizes[key] = {"image": image, "bytes": int(self.host(name, *argv, label="size"))}
+        sizes["naive_to_hardened"] = sizes["naive"]["bytes"] / sizes["hardened"]["bytes"]
+        return sizes
+
+
+def app_summary(samples: Sequence[dict]) -> dict:
+    """Throughput and latency of one target and endpoint over its runs."""
+    return {
+        "ok_rps": summarize(s["ok_rps"] for s in samples),
+        "p50_ms": summarize(s["p50_ms"] for s in samples if s["p50_ms"] is not None),
+        "p99_ms": summarize(s["p99_ms"] for s in samples if s["p99_ms"] is not None),
+        "statuses": [s["statuses"] for s in samples],
+        "errors": [s["errors"] for s in samples],
+    }
+
+
+def cpu_stat_delta(before: dict | None, after: dict | None) -> dict | None:
+    """How often the CPU quota stopped a container between two cpu.stat readings."""
+    if not before or not after:
+        return None
+    periods = after["nr_periods"] - before["nr_periods"]
+    throttled = after["nr_throttled"] - before["nr_throttled"]
+    return {
+        "periods": periods,
+        "throttled_periods": throttled,
+        "throttled_fraction": throttled / periods if periods else None,
+        "throttled_s": (after["throttled_time"] - before["throttled_time"]) / 1e9,
+    }
+
+
+def download_wheels(bench: Bench, requirements: Path, python: str, dest: Path) -> None:
+    """Wheels for the host's Python, fetched by the controller (PyPI is not reachable
+    from containers here); kept in a cache so a rerun needs no network."""
+    digest = hashlib.sha256(requirements.read_bytes()).hexdigest()[:12]
+    cache = WHEEL_CACHE / f"original-{digest}-cp{python.replace('.', '')}-{WHEEL_PLATFORM}"
+    if not any(cache.glob("*.whl")):
+        cache.mkdir(parents=True, exist_ok=True)
+        argv = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--quiet"]
+        argv += ["--only-binary=:all:", "--python-version", python, "--implementation", "cp"]
+        argv += ["--platform", WHEEL_PLATFORM, "--dest", str(cache), "-r", str(requirements)]
+        bench.run(argv, "pip-download")
+    for wheel in cache.glob("*.whl"):
+        (dest / wheel.name).write_bytes(wheel.read_bytes())
+
+
+# --- report -----------------------------------------------------------------
+
+
+def _changed(values: Sequence[int]) -> str:
+    return f"changed={max(values)}" if values else "changed=?"
+
+
+def converge_rows(report: dict) -> list[list[str]]:
+    rows: list[list[str]] = []
+    single = report.get("single_host") or {}
+    if single:
+        changed = single.get("rerun_changed", [])
+        rows += [
+            ["first converge, 1 app host, fresh", fmt_stat(single.get("first_converge_s")), "", ""],
+            [
+                "no-drift rerun",
+                f"{fmt_stat(single.get('rerun_s'))}, {_changed(changed)}",
+                "changed=0",
+                "met" if changed and max(changed) == 0 else "missed",
+            ],
+            [
+                "--check run",
+                f"{fmt_stat(single.get('check_s'))}, {_changed(single.get('check_changed', []))}",
+                "",
+                "",
+            ],
+            [
+                "rerun / first converge",
+                _fmt_ratio(single.get("rerun_ratio")),
+                f"<= {GOALS['rerun_ratio']}",
+                fmt_goal(single.get("rerun_ratio"), GOALS["rerun_ratio"]),
+            ],
+        ]
+    fleet = report.get("fleet") or {}
+    for size, entry in (fleet.get("sizes") or {}).items():
+        label = f"fleet of {size}, host roles, forks {fleet.get('forks')}"
+        if "skipped" in entry:
+            rows.append([label, f"skipped: {entry['skipped']}", "", ""])
+            continue
+        memory = entry.get("hosts_rss_bytes")
+        value = f"{fmt_stat(entry.get('converge_s'))}, hosts' RSS {mib_stat(memory)}"
+        rows.append([label, value, "", ""])
+    if fleet:
+        value = fleet.get("ratio_largest_to_1")
+        rows.append(
+            [
+                f"fleet {fleet.get('largest')} hosts / 1 host",
+                _fmt_ratio(value),
+                f"<= {GOALS['fleet_ratio']}",
+                fmt_goal(value, GOALS["fleet_ratio"]),
+            ]
+        )
+    return rows
+
+
+def _fmt_ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def mib_stat(summary: dict | None) -> str:
+    if not summary:
+        return "-"
+    return f"{summary['median'] / 1024**2:.0f} MiB"
+
+
+def app_rows(report: dict) -> list[list[str]]:
+    app = report.get("app") or {}
+    rows: list[list[str]] = []
+    for path, entry in (app.get("endpoints") or {}).items():
+        for target in STACK_LABELS:
+            if target not in entry:
+                continue
+            stats = entry[target]
+            rows.append(
+                [
+                    path,
+                    STACK_LABELS[target],
+                    fmt_stat(stats["ok_rps"], ""),
+                    fmt_stat(stats["p50_ms"], "", 2),
+                    fmt_stat(stats["p99_ms"], "", 2),
+                    "",
+                    "",
+                ]
+            )
+        speedup = entry.get("speedup")
+        goal = path == ENDPOINTS[0]
+        rows.append(
+            [
+                path,
+                "hardened / original",
+                "-" if speedup is None else f"{speedup:.2f}x",
+                "",
+                "",
+                f">= {GOALS['app_speedup']:g}x" if goal else "",
+                fmt_goal(speedup, GOALS["app_speedup"], higher_is_better=True) if goal else "",
+            ]
+        )
+    deployed = app.get("as_deployed")
+    if deployed:
+        statuses = ", ".join(f"{k}: {v}" for k, v in deployed["statuses"].items())
+        rows.append(
+            [
+                ENDPOINTS[0],
+                f"hardened, proxy limits as deployed ({statuses})",
+                f"{deployed['ok_rps']:.1f}",
+                _fmt_ms(deployed["p50_ms"]),
+                _fmt_ms(deployed["p99_ms"]),
+                "",
+                "",
+            ]
+        )
+    if app.get("refuse_ms"):
+        statuses = sorted({s for run in app.get("refuse_statuses", []) for s in run})
+        rows.append(
+            [
+                EXHAUSTION_PATH,
+                f"hardened, time to refuse (status {', '.join(statuses)})",
+                "",
+                fmt_stat(app["refuse_ms"], "", 2),
+                "",
+                f"< {GOALS['refuse_ms']:g} ms",
+                fmt_goal(app["refuse_ms"]["median"], GOALS["refuse_ms"]),
+            ]
+        )
+    throttled = app.get("web_cpu_throttling")
+    if throttled and throttled.get("throttled_fraction") is not None:
+        rows.append(
+            [
+                "(load runs)",
+                f"hardened web container hit its CPU quota in "
+                f"{throttled['throttled_fraction']:.0%} of CFS periods "
+                f"({throttled['throttled_s']:.1f} s throttled)",
+                "",
+                "",
+                "",
+                "",
+                "",
+            ]
+        )
+    original = app.get("original_exhaustion")
+    if original:
+        if original["answered"]:
+            what = f"answered {original['statuses']} in {_fmt_ms(original['max_ms'])} ms"
+        else:
+            what = f"no answer within {ORIGINAL_EXHAUSTION_TIMEOUT:g} s ({original['errors']})"
+        rows.append([EXHAUSTION_PATH, f"original: {what}", "", "", "", "", ""])
+    return rows
+
+
+def _fmt_ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def image_rows(report: dict) -> list[list[str]]:
+    images = report.get("images") or {}
+    rows = []
+    for key in ("hardened", "naive"):
+        if key in images:
+            size = images[key]["bytes"]
+            rows.append([IMAGE_LABELS[key], images[key]["image"], f"{size / 1000**2:.1f} MB"])
+    if "naive_to_hardened" in images:
+        rows.append(["naive / hardened", "", f"{images['naive_to_hardened']:.2f}x"])
+    return rows
+
+
+def render(report: dict) -> str:
+    """The report as Markdown tables (printed, and pasted into docs/performance.md)."""
+    parts = []
+    rows = converge_rows(report)
+    if rows:
+        parts.append(format_table(["converge", "median (min-max)", "goal", "result"], rows))
+    rows = app_rows(report)
+    if rows:
+        headers = ["endpoint", "stack", "2xx r/s", "p50 ms", "p99 ms", "goal", "result"]
+        parts.append(format_table(headers, rows))
+    rows = image_rows(report)
+    if rows:
+        parts.append(format_table(["image", "name", "size"], rows))
+    single = report.get("single_host") or {}
+    for kind in ("rerun", "check"):
+        names = sorted({t for run in single.get(f"{kind}_changed_tasks", []) for t in run})
+        if names:
+            parts.append(
+                f"Tasks that reported changed in the {kind} runs:\n"
+                + "\n".join(f"- {name}" for name in names)
+            )
+    tasks = single.get("rerun_slowest_tasks") or []
+    if tasks:
+        rows = [[t["task"], f"{t['median_s']:.2f}", f"{t['max_s']:.2f}"] for t in tasks]
+        parts.append(format_table(["slowest tasks of the rerun", "median s", "max s"], rows))
+    return "\n\n".join(parts)
+
+
+STACK_LABELS = {
+    "hardened": "hardened: nginx, gunicorn (0.5 CPU), audit row in Postgres",
+    "original": "original: Flask dev server",
+    "gunicorn": "hardened, gunicorn direct (no nginx)",
+}
+IMAGE_LABELS = {
+    "hardened": "hardened web image (multi-stage)",
+    "naive": "naive single-stage build, same base",
+}
+
+
+# --- main -------------------------------------------------------------------
+
+
+def preflight() -> None:
+    missing = [str(p) for p in (ORIGINAL_DIR / "app.py", LOAD_SCRIPT) if not p.is_file()]
+    if missing:
+        raise SystemExit(f"missing: {', '.join(missing)}")
+    probe = subprocess.run(  # noqa: S603 - fixed argv
+        ["docker", "image", "inspect", HOST_IMAGE],  # noqa: S607 - docker from PATH
+        capture_output=True,
+        check=False,
+    )
+    if probe.returncode != 0:
+        raise SystemExit(f"host image {HOST_IMAGE} missing: build it with ./dockhard images")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer runs and hosts, shorter load")
+    parser.add_argument("--json", type=Path, default=REPO / "reports" / "bench.json")
+    args = parser.parse_args(argv)
+    profile = QUICK if args.quick else FULL
+    preflight()
+    log_dir = REPO / "reports" / "bench-logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    for old in log_dir.glob("*.log"):
+        old.unlink()
+    signal.signal(signal.SIGTERM, _interrupt)
+    started = time.monotonic()
+    report: dict = {
+        "profile": asdict(profile),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "memory_total_bytes": meminfo_bytes(Path("/proc/meminfo").read_text(), "MemTotal"),
+            "memory_available_before_bytes": available_memory(),
+            "kernel": platform.release(),
+            "load_average_before": load_average(),
+        },
+        "goals": GOALS,
+    }
+    say(f"profile {profile.name}; load average {report['machine']['load_average_before']}")
+    status = 0
+    with tempfile.TemporaryDirectory(prefix="dockhard-bench-") as tmp:
+        bench = Bench(profile, log_dir, Path(tmp))
+        try:
+            app_host = bench.converge_fresh(1, profile.reruns, profile.checks)
+            report["single_host"] = bench.single_summary()
+            report["app"] = bench.app(app_host)
+            report["images"] = bench.images(app_host)
+            bench.local_hosts([app_host], "absent")
+            report["fleet"] = bench.fleet()
+            bench.more_single_runs(started)
+        except (Exception, KeyboardInterrupt) as exc:
+            report["error"] = f"{type(exc).__name__}: {exc}"
+            say(f"FAILED: {report['error']}")
+            status = 1
+        finally:
+            if bench.single["first"]:
+                report["single_host"] = bench.single_summary()
+            try:
+                bench.remove_all()
+            except (Exception, KeyboardInterrupt) as exc:
+                report["cleanup_error"] = f"{type(exc).__name__}: {exc}"
+                say(f"removing the hosts FAILED: {report['cleanup_error']}")
+                status = 1
+    report["machine"]["load_average_after"] = load_average()
+    report["duration_s"] = round(time.monotonic() - started, 1)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    print()
+    print(render(report))
+    print()
+    machine = report["machine"]
+    say(
+        f"{report['duration_s']:.0f} s in all; load average before "
+        f"{machine['load_average_before']}, after {machine['load_average_after']}; "
+        f"wrote {args.json}; logs in {log_dir}"
+    )
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""Small HTTP load generator for scripts/bench.py, standard library only.
+
+It is copied into a host container and run there with the host's python3, so
+the hardened stack (nginx on 127.0.0.1:15000) and the original app are driven
+by the same code from the same place. Every run is bounded twice: by time
+(--duration) and by request count (--requests). Each worker thread keeps one
+HTTP/1.1 connection open and opens a new one when the server closes it.
+
+Prints one JSON object: counts per status, errors, elapsed seconds, requests
+per second (all answers and 2xx only) and latency percentiles in ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import sys
+import threading
+import time
+from collections import Counter
+from urllib.parse import urlsplit
+
+
+def percentile(values: list[float], fraction: float) -> float | None:
+    """Nearest-rank percentile of values (0 < fraction <= 1); None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * fraction // 1))  # ceil without importing math
+    return ordered[int(rank) - 1]
+
+
+class Shared:
+    """State the workers share: the request budget and the results."""
+
+    def __init__(self, budget: int, deadline: float) -> None:
+        self.lock = threading.Lock()
+        self.budget = budget
+        self.deadline = deadline
+        self.latencies: list[float] = []
+        self.statuses: Counter[str] = Counter()
+        self.errors: Counter[str] = Counter()
+
+    def take(self) -> bool:
+        """Claim one request of the budget, unless time or budget ran out."""
+        with self.lock:
+            if self.budget <= 0 or time.monotonic() >= self.deadline:
+                return False
+            self.budget -= 1
+            return True
+
+
+def worker(host: str, port: int, target: str, timeout: float, shared: Shared) -> None:
+    conn: http.client.HTTPConnection | None = None
+    latencies: list[float] = []
+    statuses: Counter[str] = Counter()
+    errors: Counter[str] = Counter()
+    while shared.take():
+        if conn is None:
+            conn = http.client.HTTPConnection(host, port, timeout=timeout)
+        start = time.perf_counter()
+        try:
+            conn.request("GET", target, headers={"Host": host})
+            response = conn.getresponse()
+            response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            errors[type(exc).__name__] += 1
+            conn.close()
+            conn = None
+            continue
+        latencies.append((time.perf_counter() - start) * 1000.0)
+        statuses[str(response.status)] += 1
+        if response.will_close:
+            conn.close()
+            conn = None
+    if conn is not None:
+        conn.close()
+    with shared.lock:
+        shared.latencies.extend(latencies)
+        shared.statuses.update(statuses)
+        shared.errors.update(errors)
+
+
+def run(url: str, concurrency: int, duration: float, requests: int, timeout: float) -> dict:
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        raise ValueError(f"only http:// URLs: {url}")
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    start = time.monotonic()
+    shared = Shared(requests, start + duration)
+    threads = [
+        threading.Thread(
+            target=worker,
+            args=(parts.hostname, parts.port or 80, target, timeout, shared),
+            daemon=True,
+        )
+        for _ in range(concurrency)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        # A worker stops claiming requests at the deadline; one in flight ends
+        # at the latest after its socket timeout.
+        thread.join(duration + timeout + 5)
+    elapsed = time.monotonic() - start
+    answered = sum(shared.statuses.values())
+    ok = sum(n for status, n in shared.statuses.items() if status.startswith("2"))
+    return {
+        "url": url,
+        "concurrency": concurrency,
+        "elapsed_s": round(elapsed, 3),
+        "answered": answered,
+        "ok": ok,
+        "statuses": dict(sorted(shared.statuses.items())),
+        "errors": dict(sorted(shared.errors.items())),
+        "rps": round(answered / elapsed, 1) if elapsed > 0 else 0.0,
+        "ok_rps": round(ok / elapsed, 1) if elapsed > 0 else 0.0,
+        "p50_ms": percentile(shared.latencies, 0.50),
+        "p99_ms": percentile(shared.latencies, 0.99),
+        "max_ms": max(shared.latencies, default=None),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("url")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds, at most")
+    parser.add_argument("--requests", type=int, default=20000, help="requests, at most")
+    parser.add_argument("--timeout", type=float, default=10.0, help="socket timeout, seconds")
+    args = parser.parse_args(argv)
+    if args.concurrency < 1 or args.requests < 1 or args.duration <= 0:
+        parser.error("concurrency, requests and duration must be positive")
+    result = run(args.url, args.concurrency, args.duration, args.requests, args.timeout)
+    json.dump(result, sys.stdout)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
