@@ -1,11 +1,10 @@
-"""The generated docs (threat model, architecture .dot and PNG, summary report) are current,
-and the generator really ties them to the catalog."""
+"""The generator of the threat model, diagram and summary report really ties them to the
+catalog (that the committed ones are current: tests/unit/test_role_variables.py)."""
 
 from __future__ import annotations
 
 import copy
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,16 +14,6 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import gen_docs  # noqa: E402 - a script, imported from its directory
-
-
-def test_generated_docs_are_current():
-    check = subprocess.run(
-        [sys.executable, str(ROOT / "scripts/gen_docs.py"), "--check"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert check.returncode == 0, check.stdout[-4000:] + check.stderr
 
 
 @pytest.fixture(scope="module")
