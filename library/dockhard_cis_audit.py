@@ -26,13 +26,25 @@ module: dockhard_cis_audit
 short_description: Read-only CIS Docker Benchmark checks with evidence
 description:
   - Evaluates the controls listed in O(checks) and returns PASS or FAIL and the evidence read.
+  - Also returns the owner, group and mode of O(read_paths) and the unit files of O(read_units),
+    in one call, so a role can change only what differs instead of stat-ing path by path.
   - Changes nothing on the host; supports check mode.
 options:
   checks:
     description: CIS IDs (docker-bench-security v1.6.0 numbering) or X.n extras to evaluate.
     type: list
     elements: str
-    required: true
+    default: []
+  read_paths:
+    description: Paths whose owner, group and mode to return in RV(paths).
+    type: list
+    elements: str
+    default: []
+  read_units:
+    description: systemd units whose unit file to return in RV(units), and read in RV(paths).
+    type: list
+    elements: str
+    default: []
   docker_path:
     description: Docker's data directory (1.1.1).
     type: str
@@ -103,6 +115,14 @@ author: dockhard
 RETURN = r"""
 findings:
   description: Per control ID, status PASS or FAIL and a list of evidence lines.
+  type: dict
+  returned: always
+paths:
+  description: Per read path and unit file, owner, group and mode ("0644"); null if absent.
+  type: dict
+  returned: always
+units:
+  description: Per read unit, the unit file systemd uses, or "" when there is none.
   type: dict
   returned: always
 """
@@ -239,6 +259,19 @@ def describe(path):
     except KeyError:
         group = str(st.st_gid)
     return owner, group, stat.S_IMODE(st.st_mode)
+
+
+def read_files(host, paths, units):
+    """Unit file per unit, and owner, group and mode per path (None when absent)."""
+    unit_paths = {unit: host.unit_path(unit) or "" for unit in units}
+    found = {}
+    for path in [*paths, *(p for p in unit_paths.values() if p)]:
+        if os.path.exists(path):
+            owner, group, mode = describe(path)
+            found[path] = {"owner": owner, "group": group, "mode": f"{mode:04o}"}
+        else:
+            found[path] = None
+    return unit_paths, found
 
 
 def mode_ok(actual, wanted):
@@ -701,7 +734,9 @@ def registry(params):
 def main():
     module = AnsibleModule(
         argument_spec={
-            "checks": {"type": "list", "elements": "str", "required": True},
+            "checks": {"type": "list", "elements": "str", "default": []},
+            "read_paths": {"type": "list", "elements": "str", "default": []},
+            "read_units": {"type": "list", "elements": "str", "default": []},
             "docker_path": {"type": "str", "default": "/var/lib/docker"},
             "docker_group_members": {"type": "list", "elements": "str", "default": []},
             "audit_controls": {"type": "list", "elements": "dict", "default": []},
@@ -735,7 +770,8 @@ def main():
         except Unreadable as err:
             ok, evidence = False, [str(err)]
         findings[control_id] = {"status": "PASS" if ok else "FAIL", "evidence": evidence}
-    module.exit_json(changed=False, findings=findings)
+    units, paths = read_files(host, params["read_paths"], params["read_units"])
+    module.exit_json(changed=False, findings=findings, paths=paths, units=units)
 
 
 if __name__ == "__main__":
