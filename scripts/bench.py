@@ -637,8 +637,14 @@ class Bench:
             "refuse_ms": summarize(r["max_ms"] for r in refuse if r["max_ms"] is not None),
             "refuse_statuses": [r["statuses"] for r in refuse],
             "original_exhaustion": original_refuse,
+            "web_cpus": self.web_cpus(name),
             "web_cpu_throttling": throttled,
         }
+
+    def web_cpus(self, name: str) -> str:
+        """The web container's CPU limit as deployed (docker_app_web_cpus)."""
+        argv = ["docker", "inspect", "--format", "{{.HostConfig.NanoCpus}}", "dockhard-web-1"]
+        return f"{int(self.host(name, *argv, label='web-cpus')) / 1e9:g}"
 
     def web_cpu_stat(self, name: str) -> dict[str, int] | None:
         """CFS counters of the web container (cgroup v1 cpu controller); None elsewhere."""
@@ -831,7 +837,7 @@ def app_rows(report: dict) -> list[list[str]]:
             rows.append(
                 [
                     path,
-                    STACK_LABELS[target],
+                    STACK_LABELS[target].format(cpus=app.get("web_cpus", "?")),
                     fmt_stat(stats["ok_rps"], ""),
                     fmt_stat(stats["p50_ms"], "", 2),
                     fmt_stat(stats["p99_ms"], "", 2),
@@ -949,7 +955,7 @@ def render(report: dict) -> str:
 
 
 STACK_LABELS = {
-    "hardened": "hardened: nginx, gunicorn (0.5 CPU), audit row in Postgres",
+    "hardened": "hardened: nginx, gunicorn ({cpus} CPU), audit rows in Postgres",
     "original": "original: Flask dev server",
     "gunicorn": "hardened, gunicorn direct (no nginx)",
 }

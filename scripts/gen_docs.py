@@ -156,9 +156,24 @@ def union_nist(ids: list[str], controls: dict[str, dict]) -> list[str]:
     return seen
 
 
+# Role defaults computed from the host's facts are shown as on this host.
+DIAGRAM_FACTS = {"processor_vcpus": 2}
+
+
+def on_diagram_host(defaults: dict[str, Any]) -> dict[str, Any]:
+    """Role defaults with their Jinja expressions evaluated against DIAGRAM_FACTS."""
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)  # noqa: S701 - YAML values, not HTML
+    return {
+        key: env.from_string(value).render(ansible_facts=DIAGRAM_FACTS)
+        if isinstance(value, str) and "{{" in value and "ansible_facts" in value
+        else value
+        for key, value in defaults.items()
+    }
+
+
 def topology() -> dict[str, Any]:
     """What roles/docker_app and the host roles deploy, read from their own files."""
-    app = load_yaml(ROOT / "roles/docker_app/defaults/main.yml")
+    app = on_diagram_host(load_yaml(ROOT / "roles/docker_app/defaults/main.yml"))
     app_vars = load_yaml(ROOT / "roles/docker_app/vars/main.yml")
     compose = load_yaml(ROOT / "files/app/compose.yaml")
     baseline = json.loads((ROOT / "roles/docker_daemon/files/daemon_baseline.json").read_text())
@@ -195,6 +210,7 @@ def topology() -> dict[str, Any]:
     return {
         "app": app,
         "web_uid": app_vars["docker_app_web_uid"],
+        "diagram_vcpus": DIAGRAM_FACTS["processor_vcpus"],
         "db_uid": app_vars["docker_app_db_uid"],
         "secret_files": app_vars["docker_app_secret_files"],
         "networks": networks,

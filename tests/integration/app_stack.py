@@ -17,6 +17,7 @@ SECRETS_DIR = "/opt/dockhard/secrets"
 PROJECT = "dockhard"
 SERVICES = ("db", "web")
 PROXY = "http://127.0.0.1:15000"
+PROXY_ACCESS_LOG = "/var/log/nginx/dockhard-access.log"
 SECRET_FILES = ("db_superuser_password", "db_app_password")
 
 # Runs on the host: one HTTP request, the answer as JSON (standard library only).

@@ -10,7 +10,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from app_stack import app_containers, fetch, psql, secret_values
+from app_stack import PROXY_ACCESS_LOG, app_containers, fetch, psql, secret_values
 from conftest import host_name, run_ok
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -153,6 +153,16 @@ def test_proxy_headers(host):
     assert headers.get("server", "nginx") == "nginx"  # server_tokens off: no version
     assert headers["x-content-type-options"] == "nosniff"
     assert "content-security-policy" in headers
+
+
+def test_proxy_access_log_has_paths_not_query_strings(host):
+    marker = f"qs{time.time_ns()}"
+    assert fetch(host, f"/?name={marker}")[0] == 200
+    log = host.file(PROXY_ACCESS_LOG)
+    assert log.exists
+    lines = [line for line in log.content_string.splitlines() if '"GET / HTTP/1.1" 200' in line]
+    assert lines, "no access log line for the request"
+    assert marker not in log.content_string
 
 
 def test_proxy_listens_on_loopback_only(host):

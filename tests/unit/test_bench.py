@@ -193,6 +193,19 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self):
+        if self.path.startswith("/chunked"):
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.write(b"3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\nX-Trailer: 1\r\n\r\n")
+            return
+        if self.path.startswith("/close"):  # no length: the body ends at the close
+            self.send_response(200)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(b"body until close")
+            self.close_connection = True
+            return
         body = b"{}" if self.path.startswith("/ok") else b"no"
         self.send_response(200 if self.path.startswith("/ok") else 429)
         self.send_header("Content-Length", str(len(body)))
@@ -220,6 +233,13 @@ def test_load_generator_stops_at_the_request_count(server):
     assert result["statuses"] == {"200": 40}
     assert result["errors"] == {}
     assert 0 < result["p50_ms"] <= result["p99_ms"] <= result["max_ms"]
+
+
+@pytest.mark.parametrize("path", ["/chunked", "/close"])
+def test_load_generator_reads_every_body_framing(server, path):
+    result = bench_load.run(server + path, 2, 60.0, 20, 5.0)
+    assert result["statuses"] == {"200": 20}
+    assert result["errors"] == {}
 
 
 def test_load_generator_counts_refusals_apart(server, capsys):

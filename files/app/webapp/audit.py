@@ -1,5 +1,12 @@
 """Audit trail of requests in PostgreSQL, written through a least-privilege role.
 
+Request threads only queue a row; one writer thread per process inserts the queued
+rows in batches, one transaction per batch. So a request never waits for the
+database, and a commit (a WAL flush) covers many rows instead of one. The queue is
+bounded: when the database cannot keep up, rows beyond it are dropped and counted
+in the log, never held in memory without limit. Queued rows are written before the
+process exits (atexit, which gunicorn workers run on a graceful stop).
+
 The database is optional for serving: when it is down, requests are still served,
 the failure is logged (without secrets) and reconnection is retried with an
 exponential backoff, so at most one request per backoff window waits for a
@@ -12,8 +19,10 @@ or a log line.
 
 from __future__ import annotations
 
+import atexit
 import ipaddress
 import logging
+import queue
 import threading
 import time
 from dataclasses import dataclass
@@ -29,6 +38,9 @@ _BACKOFF_MAX_DOUBLINGS = 5
 LOCK_WAIT_SECONDS = 2.5
 MAX_SECRET_BYTES = 1024
 MAX_ENDPOINT_LENGTH = 256
+QUEUE_MAX_ROWS = 10_000
+BATCH_MAX_ROWS = 500
+FLUSH_WAIT_SECONDS = 5.0
 
 INSERT_SQL = (
     "INSERT INTO request_audit (method, endpoint, client, status, duration_ms) "
@@ -116,7 +128,7 @@ def _describe_error(exc: BaseException) -> str:
 
 
 class AuditLog:
-    """One connection per process, shared by threads under a lock."""
+    """One connection and one writer thread per process; rows are queued by request threads."""
 
     def __init__(self, settings: DbSettings, *, enabled: bool = True) -> None:
         self.settings = settings
@@ -125,9 +137,13 @@ class AuditLog:
         self._conn: psycopg.Connection[Any] | None = None
         self._failures = 0
         self._retry_at = 0.0
+        self._queue: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=QUEUE_MAX_ROWS)
+        self._writer: threading.Thread | None = None
+        self._writer_lock = threading.Lock()
+        self._dropped = 0
 
     def record(self, entry: AuditEntry) -> bool:
-        """Insert one audit row; return False (after logging) if it could not be written."""
+        """Queue one audit row; False (after logging) if auditing is off or the queue is full."""
         if not self.enabled:
             return False
         row = (
@@ -137,17 +153,66 @@ class AuditLog:
             entry.status,
             max(entry.duration_ms, 0),
         )
-        return self._execute(INSERT_SQL, row, action="audit insert")
+        self._start_writer()
+        try:
+            self._queue.put_nowait(row)
+        except queue.Full:
+            self._dropped += 1
+            if self._dropped == 1 or self._dropped % 1000 == 0:
+                LOG.warning("audit queue full: %d rows dropped so far", self._dropped)
+            return False
+        return True
+
+    def flush(self, timeout: float = FLUSH_WAIT_SECONDS) -> bool:
+        """Wait until every queued row was written (or given up on); False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._queue.all_tasks_done:
+            while self._queue.unfinished_tasks:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._queue.all_tasks_done.wait(left)
+        return True
+
+    def _start_writer(self) -> None:
+        if self._writer is not None:
+            return
+        with self._writer_lock:
+            if self._writer is None:
+                # Started on first use, so in each gunicorn worker, never before a fork.
+                self._writer = threading.Thread(
+                    target=self._write_forever, name="audit-writer", daemon=True
+                )
+                self._writer.start()
+                atexit.register(self.flush)
+
+    def _write_forever(self) -> None:
+        while True:
+            rows = [self._queue.get()]
+            while len(rows) < BATCH_MAX_ROWS:
+                try:
+                    rows.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                if not self._execute(INSERT_SQL, rows, action="audit insert", many=True):
+                    LOG.warning("%d audit rows not written", len(rows))
+            finally:
+                for _ in rows:
+                    self._queue.task_done()
 
     def healthy(self) -> bool:
         """Cheap liveness probe: SELECT 1 on the open connection (or one connect attempt)."""
         return self.enabled and self._execute("SELECT 1", None, action="health check")
 
     def close(self) -> None:
+        """Write what is queued, then close the connection."""
+        self.flush()
         with self._lock:
             self._drop_connection()
 
-    def _execute(self, sql: str, params: tuple[Any, ...] | None, *, action: str) -> bool:
+    def _execute(self, sql: str, params: Any, *, action: str, many: bool = False) -> bool:
+        """One statement, or one per row of ``params`` in a single transaction (``many``)."""
         if not self._lock.acquire(timeout=LOCK_WAIT_SECONDS):
             LOG.warning("%s skipped: database connection busy", action)
             return False
@@ -155,7 +220,11 @@ class AuditLog:
             conn = self._connection()
             if conn is None:
                 return False
-            conn.execute(sql, params)
+            if many:
+                with conn.transaction(), conn.cursor() as cursor:
+                    cursor.executemany(sql, params)
+            else:
+                conn.execute(sql, params)
             return True
         except (psycopg.OperationalError, psycopg.InterfaceError, OSError) as exc:
             self._failed(action, exc)

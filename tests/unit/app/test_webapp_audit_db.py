@@ -23,6 +23,7 @@ from typing import Any
 import psycopg
 import pytest
 from webapp import create_app
+from webapp.audit import BATCH_MAX_ROWS, AuditEntry, AuditLog, DbSettings
 from webapp_testing import free_port, get, get_raw
 
 DB_DIR = Path(__file__).resolve().parents[3] / "files" / "app" / "db"
@@ -235,6 +236,32 @@ def test_app_writes_one_row_per_request(provisioned: Cluster, tmp_path: Path) ->
     endpoints = provisioned.psql_as_superuser("SELECT string_agg(endpoint, ' ') FROM request_audit")
     assert marker not in endpoints
     assert "/healthz" not in endpoints
+
+
+def test_rows_are_written_in_batches_in_order(provisioned: Cluster, tmp_path: Path) -> None:
+    """More rows than a batch holds: all are written, in the order they were queued,
+    with fewer transactions than rows (the log shows one BEGIN per batch)."""
+    secret = tmp_path / "db_app_password"
+    secret.write_text(APP_PASSWORD + "\n", encoding="utf-8")
+    settings = DbSettings(host="127.0.0.1", port=provisioned.port, password_file=str(secret))
+    audit = AuditLog(settings)
+    log_before = len(provisioned.log.read_text(errors="replace"))
+    count = BATCH_MAX_ROWS + 300
+    try:
+        for n in range(count):
+            entry = AuditEntry(
+                method="GET", endpoint=f"/batch/{n}", client=None, status=200, duration_ms=n
+            )
+            assert audit.record(entry)
+    finally:
+        audit.close()
+    written = provisioned.psql_as_superuser(
+        "SELECT string_agg(duration_ms::text, ',' ORDER BY id) FROM request_audit "
+        "WHERE endpoint LIKE '/batch/%'"
+    )
+    assert written == ",".join(str(n) for n in range(count))
+    begins = provisioned.log.read_text(errors="replace")[log_before:].count("statement: BEGIN")
+    assert 2 <= begins < count / 10
 
 
 def test_password_rotation(provisioned: Cluster) -> None:

@@ -161,6 +161,7 @@ def test_healthz_degraded_when_db_down_and_requests_still_served(
             assert get(client, "/", name="bob").status_code == 200
             assert get(client, "/calculate", expr="2*21").get_json()["result"] == 42
             assert get(client, "/", name="b b").status_code == 400
+        assert client.application.extensions["dockhard.audit"].flush()
         assert get(client, "/healthz").get_json()["status"] == "degraded"
     assert "127.0.0.1:9" in caplog.text
     assert "OperationalError, connection refused" in caplog.text
@@ -171,11 +172,32 @@ def test_db_down_backs_off_instead_of_retrying_each_request(app: Flask) -> None:
     audit = app.extensions["dockhard.audit"]
     client = app.test_client()
     assert get(client, "/", name="bob").status_code == 200
+    assert audit.flush()
     retry_at = audit._retry_at
     assert retry_at > 0
     for _ in range(5):
         assert get(client, "/", name="bob").status_code == 200
+    assert audit.flush()
     assert audit._retry_at == retry_at  # no new attempt inside the backoff window
+
+
+def test_requests_do_not_wait_for_the_audit_database(
+    db_down_config: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """While the database hangs (its connection lock held), requests are still
+    answered at once; rows queue up to the bound, and the rest are dropped, logged."""
+    monkeypatch.setattr("webapp.audit.QUEUE_MAX_ROWS", 2)
+    app = create_app(db_down_config)
+    audit = app.extensions["dockhard.audit"]
+    client = app.test_client()
+    with caplog.at_level(logging.WARNING), audit._lock:
+        for _ in range(6):
+            assert get(client, "/", name="bob").status_code == 200
+        assert audit._queue.qsize() == 2
+    assert "audit queue full: 1 rows dropped so far" in caplog.text
+    assert audit.flush()
 
 
 def test_healthz_without_audit(db_down_config: dict[str, Any]) -> None:

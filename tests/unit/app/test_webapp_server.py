@@ -57,6 +57,7 @@ def gunicorn_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server
         "HOME": str(workdir),
         "WEBAPP_BIND": f"unix:{socket_path}",
         "WEBAPP_WORKERS": "1",
+        "WEBAPP_ACCESS_LOG": "-",
         "DB_HOST": "127.0.0.1",
         "DB_PORT": str(CLOSED_PORT),
         "DB_PASSWORD_FILE": str(workdir / "no-such-secret"),
