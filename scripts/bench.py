@@ -88,6 +88,7 @@ LIFTED_LIMITS = {
 # Rough memory of one converged host (systemd, dockerd, containerd) plus headroom
 # for the controller; the fleet sizes that do not fit are skipped and reported.
 HOST_MEMORY_BYTES = 600 * 1024**2
+CPUS = os.cpu_count() or 1
 CONTROLLER_RESERVE_BYTES = 2 * 1024**3
 GOALS = {
     "rerun_ratio": 0.5,
@@ -343,6 +344,15 @@ def load_average() -> list[float]:
     return [round(v, 2) for v in os.getloadavg()]
 
 
+def cpu_busy_seconds(stat_text: str | None = None) -> float:
+    """CPU time the whole machine spent busy since boot (every core; /proc/stat)."""
+    text = stat_text if stat_text is not None else Path("/proc/stat").read_text()
+    fields = [int(v) for v in text.splitlines()[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    busy = sum(fields[:8]) - idle  # guest time is already in user
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
 class Interrupted(Exception):
     """SIGTERM: stop measuring, but still remove the hosts."""
 
@@ -526,6 +536,7 @@ class Bench:
         sizes: dict[str, dict] = {}
         for size in p.fleet_sizes:
             times: list[float] = []
+            busy: list[float] = []
             memory: list[float] = []
             tasks: list[list[tuple[str, float]]] = []
             available = available_memory()
@@ -540,13 +551,19 @@ class Bench:
                 say(f"fleet of {size}, run {index}/{p.fleet_runs}")
                 self.fresh_hosts(names)
                 inv = self.write_inventory(f"fleet{size}-{index}", names, [])
+                busy_before = cpu_busy_seconds()
                 run = self.playbook(inv, f"fleet{size}-{index}", PLAYBOOK)
+                busy.append(cpu_busy_seconds() - busy_before)
                 times.append(run.seconds)
                 tasks.append(run.tasks)
                 memory.append(sum(self.host_rss(n) for n in names))
                 self.local_hosts(names, "absent")
             sizes[str(size)] = {
                 "converge_s": summarize(times),
+                # Machine-wide CPU the converge kept busy: when it nears cores x
+                # wall time, more parallelism cannot help, only less work per host.
+                "cpu_busy_s": summarize(busy),
+                "cpu_utilisation": statistics.median(busy) / statistics.median(times) / CPUS,
                 "hosts_rss_bytes": summarize(memory),
                 "available_before_bytes": available,
                 "slowest_tasks": slowest_tasks(tasks, 5),
@@ -802,6 +819,11 @@ def converge_rows(report: dict) -> list[list[str]]:
             continue
         memory = entry.get("hosts_rss_bytes")
         value = f"{fmt_stat(entry.get('converge_s'))}, hosts' RSS {mib_stat(memory)}"
+        if entry.get("cpu_busy_s"):
+            value += (
+                f", CPU {fmt_stat(entry['cpu_busy_s'])} busy"
+                f" ({entry['cpu_utilisation']:.0%} of {CPUS} cores)"
+            )
         rows.append([label, value, "", ""])
     if fleet:
         value = fleet.get("ratio_largest_to_1")
@@ -998,7 +1020,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "profile": asdict(profile),
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {
-            "cpus": os.cpu_count(),
+            "cpus": CPUS,
             "memory_total_bytes": meminfo_bytes(Path("/proc/meminfo").read_text(), "MemTotal"),
             "memory_available_before_bytes": available_memory(),
             "kernel": platform.release(),

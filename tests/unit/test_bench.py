@@ -130,6 +130,12 @@ def test_fmt_stat_and_goal():
     assert bench.fmt_goal(None, 2.0) == "-"
 
 
+def test_cpu_busy_seconds_leaves_out_idle_and_iowait():
+    ticks = bench.os.sysconf("SC_CLK_TCK")
+    text = f"cpu  {3 * ticks} 0 {ticks} {50 * ticks} {2 * ticks} 0 0 0 {ticks} 0\ncpu0 1 2 3\n"
+    assert bench.cpu_busy_seconds(text) == 4.0
+
+
 def test_meminfo():
     meminfo = "MemTotal:       24000000 kB\nMemAvailable:   20000000 kB\n"
     assert bench.meminfo_bytes(meminfo, "MemAvailable") == 20000000 * 1024
