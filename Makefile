@@ -39,8 +39,8 @@ docs-check:  ## fail when a generated doc is stale (also a unit test)
 test:  ## the whole suite: lint, unit tests, Molecule (./dockhard test)
 	./dockhard test
 
-bench:  ## benchmarks (scripts/bench.py)
-	$(PY) scripts/bench.py
+bench:  ## benchmarks, from a fresh clone too (./dockhard bench = scripts/bench.py)
+	./dockhard bench
 
 demo-story:  ## before/after story, recorded under docs/demo/ (scripts/demo_story.sh)
 	@command -v asciinema >/dev/null || apt-get install -y -q --no-install-recommends asciinema
