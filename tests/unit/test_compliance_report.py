@@ -169,3 +169,31 @@ def test_every_implemented_control_has_a_check_in_the_module():
     }
     checks = audit_module.registry(params)
     assert [c["id"] for c in IMPLEMENTED if c["id"] not in checks] == []
+
+
+class _UnitsOnly:
+    """A Host whose systemd knows one unit; files are read from the real filesystem."""
+
+    def __init__(self, units: dict[str, str]) -> None:
+        self.units = units
+
+    def unit_path(self, unit: str) -> str | None:
+        return self.units.get(unit)
+
+
+def test_read_files_returns_modes_of_paths_and_unit_files(tmp_path):
+    conf = tmp_path / "daemon.json"
+    conf.write_text("{}")
+    conf.chmod(0o640)
+    unit = tmp_path / "docker.service"
+    unit.write_text("[Service]\n")
+    unit.chmod(0o664)
+    host = _UnitsOnly({"docker.service": str(unit)})
+    units, paths = audit_module.read_files(
+        host, [str(conf), str(tmp_path / "absent")], ["docker.service", "no.socket"]
+    )
+    assert units == {"docker.service": str(unit), "no.socket": ""}
+    assert paths[str(conf)]["mode"] == "0640"
+    assert paths[str(unit)]["mode"] == "0664"
+    assert paths[str(tmp_path / "absent")] is None
+    assert set(paths) == {str(conf), str(unit), str(tmp_path / "absent")}
