@@ -161,8 +161,9 @@ class Profile:
     refuse_runs: int
 
 
-# The full run must end within 30 minutes on 2 cores (issue 8).
-FULL = Profile("full", 3, 28 * 60, 2, 1, (1, 4, 8), 1, 3, 5.0, 20000, 8, 9)
+# The full run must end within 30 minutes on 2 cores from a fresh clone (issue
+# 8); the venv and the host image take a few of them before this script starts.
+FULL = Profile("full", 3, 25 * 60, 2, 1, (1, 4, 8), 1, 3, 5.0, 20000, 8, 9)
 QUICK = Profile("quick", 1, 0, 1, 1, (1, 2), 1, 1, 2.0, 5000, 8, 3)
 
 
