@@ -141,6 +141,7 @@ class AuditLog:
         self._writer: threading.Thread | None = None
         self._writer_lock = threading.Lock()
         self._dropped = 0
+        self._unwritten = 0
 
     def record(self, entry: AuditEntry) -> bool:
         """Queue one audit row; False (after logging) if auditing is off or the queue is full."""
@@ -196,7 +197,10 @@ class AuditLog:
                     break
             try:
                 if not self._execute(INSERT_SQL, rows, action="audit insert", many=True):
-                    LOG.warning("%d audit rows not written", len(rows))
+                    # Counted, and logged once the database is back: a line per
+                    # batch would flood the log while it is down.
+                    with self._lock:
+                        self._unwritten += len(rows)
             finally:
                 for _ in rows:
                     self._queue.task_done()
@@ -243,7 +247,12 @@ class AuditLog:
             return None
         self._conn = self._connect()
         if self._failures:
-            LOG.info("audit database reachable again at %s", self.settings.describe())
+            LOG.info(
+                "audit database reachable again at %s; %d audit rows were not written",
+                self.settings.describe(),
+                self._unwritten,
+            )
+            self._unwritten = 0
         self._failures = 0
         self._retry_at = 0.0
         return self._conn

@@ -181,6 +181,19 @@ def test_db_down_backs_off_instead_of_retrying_each_request(app: Flask) -> None:
     assert audit._retry_at == retry_at  # no new attempt inside the backoff window
 
 
+def test_rows_lost_while_the_db_is_down_are_counted_not_logged_per_batch(
+    app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    audit = app.extensions["dockhard.audit"]
+    client = app.test_client()
+    with caplog.at_level(logging.INFO):
+        for _ in range(5):
+            assert get(client, "/", name="bob").status_code == 200
+            assert audit.flush()
+    assert audit._unwritten == 5
+    assert caplog.text.count("audit insert failed") == 1  # the first failure only
+
+
 def test_requests_do_not_wait_for_the_audit_database(
     db_down_config: dict[str, Any],
     monkeypatch: pytest.MonkeyPatch,
