@@ -47,6 +47,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import yaml
+from ansible_recap import parse_recap, recap_total
 
 REPO = Path(__file__).resolve().parent.parent
 PREFIX = "dockhard-bench-"
@@ -138,7 +139,6 @@ for path in glob.glob("/proc/[0-9]*/status"):
         pass
 print(total)
 """
-RECAP_LINE = re.compile(r"^(?P<host>\S+)\s+:\s+(?P<counts>(?:\w+=\d+\s*)+)$")
 TASK_HEADER = re.compile(r"^(?:TASK|RUNNING HANDLER) \[(?P<name>.+)\] \**$")
 TASK_LINE = re.compile(r"^(?P<name>.+) -+ (?P<seconds>\d+(?:\.\d+)?)s$")
 
@@ -189,30 +189,6 @@ def ratio(numerator: dict | None, denominator: dict | None) -> float | None:
     if not numerator or not denominator or not denominator["median"]:
         return None
     return numerator["median"] / denominator["median"]
-
-
-def parse_recap(text: str) -> dict[str, dict[str, int]]:
-    """The PLAY RECAP counts per host (ok, changed, failed, ...) of one playbook run."""
-    hosts: dict[str, dict[str, int]] = {}
-    in_recap = False
-    for line in text.splitlines():
-        if line.startswith("PLAY RECAP"):
-            in_recap = True
-            continue
-        if not in_recap:
-            continue
-        match = RECAP_LINE.match(line.strip())
-        if match:
-            counts = dict(item.split("=") for item in match["counts"].split())
-            hosts[match["host"]] = {key: int(value) for key, value in counts.items()}
-        elif line.strip() and hosts:
-            in_recap = False
-    return hosts
-
-
-def recap_total(recap: dict[str, dict[str, int]], key: str) -> int:
-    """Sum of one recap count over all hosts."""
-    return sum(counts.get(key, 0) for counts in recap.values())
 
 
 def parse_changed_tasks(text: str) -> list[str]:

@@ -18,6 +18,9 @@ import pytest
 import testinfra
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+from ansible_recap import parse_recap  # noqa: E402 - from the path added above
+
 # The fleet setting docs/ec2.md recommends, scaled to four hosts: a canary, then half.
 ROLLING = {"dockhard_serial": [1, "50%"], "dockhard_max_fail_percentage": 0}
 CONVERGED = ["dockhard-fleet-1"]
@@ -42,14 +45,6 @@ class Rolling:
             for body in runs
             if body.startswith(f"{play}]")
         ]
-
-
-def parse_recap(stdout: str) -> dict[str, dict[str, int]]:
-    section = stdout[stdout.rindex("PLAY RECAP") :]
-    return {
-        host: {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", counters)}
-        for host, counters in re.findall(r"^(\S+)\s+: (ok=.*)$", section, re.MULTILINE)
-    }
 
 
 @pytest.fixture(scope="session")

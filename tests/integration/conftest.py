@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+from ansible_recap import parse_recap  # noqa: E402 - from the path added above
+
 REPORT_DIR = ROOT / "reports" / "compliance"
 
 # Where the docker_audit role writes its rules (CIS 1.1.3-1.1.18).
@@ -59,9 +62,10 @@ def run_playbook(
 
 def recap(play: subprocess.CompletedProcess) -> dict[str, int]:
     """The PLAY RECAP counters of the one host a playbook ran on."""
-    line = re.search(r"^\S+\s+: (ok=.*)$", play.stdout, re.MULTILINE)
-    assert line, f"no PLAY RECAP in the output:\n{play.stdout[-2000:]}\n{play.stderr[-2000:]}"
-    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", line.group(1))}
+    hosts = parse_recap(play.stdout)
+    output = f"{play.stdout[-2000:]}\n{play.stderr[-2000:]}"
+    assert len(hosts) == 1, f"no PLAY RECAP of one host:\n{output}"
+    return next(iter(hosts.values()))
 
 
 def audit_report(host) -> dict:
