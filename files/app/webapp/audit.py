@@ -158,9 +158,11 @@ class AuditLog:
         try:
             self._queue.put_nowait(row)
         except queue.Full:
-            self._dropped += 1
-            if self._dropped == 1 or self._dropped % 1000 == 0:
-                LOG.warning("audit queue full: %d rows dropped so far", self._dropped)
+            with self._writer_lock:  # request threads drop concurrently: count each row
+                self._dropped += 1
+                dropped = self._dropped
+            if dropped == 1 or dropped % 1000 == 0:
+                LOG.warning("audit queue full: %d rows dropped so far", dropped)
             return False
         return True
 
