@@ -60,6 +60,7 @@ HARDENED_URL = "http://127.0.0.1:15000"  # docker_app_proxy_listen
 ORIGINAL_URL = f"http://127.0.0.1:{ORIGINAL_PORT}"
 # gunicorn itself, bypassing nginx (docker_app_web_address): where the time goes.
 GUNICORN_URL = "http://172.30.80.10:8000"
+WEB_CONTAINER = "dockhard-web-1"  # compose project "dockhard", service "web"
 ENDPOINTS = ("/?name=bob", "/calculate?expr=2%2B3")
 EXHAUSTION_PATH = "/calculate?expr=9**9**9"
 WHEEL_CACHE = Path.home() / ".cache" / "dockhard" / "bench"
@@ -637,12 +638,12 @@ class Bench:
 
     def web_cpus(self, name: str) -> str:
         """The web container's CPU limit as deployed (docker_app_web_cpus)."""
-        argv = ["docker", "inspect", "--format", "{{.HostConfig.NanoCpus}}", "dockhard-web-1"]
+        argv = ["docker", "inspect", "--format", "{{.HostConfig.NanoCpus}}", WEB_CONTAINER]
         return f"{int(self.host(name, *argv, label='web-cpus')) / 1e9:g}"
 
     def web_cpu_stat(self, name: str) -> dict[str, int] | None:
         """CFS counters of the web container (cgroup v1 cpu controller); None elsewhere."""
-        argv = ["docker", "inspect", "--format", "{{.Id}}", "dockhard-web-1"]
+        argv = ["docker", "inspect", "--format", "{{.Id}}", WEB_CONTAINER]
         container = self.host(name, *argv, label="web-id").strip()
         path = f"/sys/fs/cgroup/cpu/docker/{container}/cpu.stat"
         result = self.run(["docker", "exec", name, "cat", path], "cpu-stat", check=False)
