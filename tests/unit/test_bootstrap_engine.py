@@ -95,7 +95,7 @@ def _machine_dockerd_pids() -> set[int]:
 @pytest.fixture(scope="module", autouse=True)
 def engine_and_sudo() -> None:
     if subprocess.run(["docker", "info"], capture_output=True, check=False).returncode != 0:
-        pytest.skip("no Docker engine answers 'docker info' as root; ./dockhard bootstrap starts one")
+        pytest.skip("no Docker engine answers 'docker info'; ./dockhard bootstrap starts one")
     if shutil.which("sudo") is None:
         if shutil.which("apt-get") is None:
             pytest.skip("sudo is missing and apt-get is not here to install it")
