@@ -80,15 +80,24 @@ def _root(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _machine_dockerd_pids() -> set[int]:
-    """dockerd processes in this PID namespace (host containers' nested engines excluded)."""
+    """dockerd engines in this PID namespace.
+
+    Left out: the nested engines of host containers (their own PID namespace) and
+    the short checks of roles/docker_daemon/files/dockerd-validate (--validate, or a
+    dockerd on a private --pidfile), which other test runs may start at any time.
+    """
     own = os.readlink("/proc/self/ns/pid")
     pids = set()
     for comm in Path("/proc").glob("[0-9]*/comm"):
+        proc = comm.parent
         try:
-            if comm.read_text().strip() == "dockerd" and os.readlink(comm.parent / "ns/pid") == own:
-                pids.add(int(comm.parent.name))
+            if comm.read_text().strip() != "dockerd" or os.readlink(proc / "ns/pid") != own:
+                continue
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue  # the process ended meanwhile
+        if b"--validate" not in argv and b"--pidfile" not in argv:
+            pids.add(int(proc.name))
     return pids
 
 
