@@ -17,6 +17,17 @@ as_root() {
   fi
 }
 
+# A system binary by name: the user's PATH first, then the system folders that a
+# non-root user's PATH lacks (Debian puts dockerd and debootstrap in /usr/sbin).
+find_system_bin() {
+  local dir
+  command -v "$1" 2>/dev/null && return 0
+  for dir in /usr/local/sbin /usr/local/bin /usr/sbin /usr/bin /sbin /bin; do
+    [ -x "$dir/$1" ] && { echo "$dir/$1"; return 0; }
+  done
+  return 1
+}
+
 is_debian_like() { [ -r /etc/debian_version ] && command -v apt-get >/dev/null 2>&1; }
 
 apt_updated=""
