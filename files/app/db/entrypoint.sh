@@ -5,7 +5,8 @@
 # password from its Docker secret file (--pwfile: never on a command line or in
 # the environment). Every start: a socket-only server in a private directory
 # creates the app database if missing and runs init.sql and 10-app-role.sh
-# (both idempotent, so a rotated app password is applied by a restart), then
+# (both idempotent, so a rotated app password is applied by a restart), sets
+# the superuser's password from its file the same way, then
 # the real server starts. The health check (pg_isready on /tmp) only succeeds
 # once the real server is up.
 #
@@ -49,8 +50,8 @@ umask 077
     fi
 } > "$hba"
 
+[ -s "$POSTGRES_PASSWORD_FILE" ] || { log "superuser password file $POSTGRES_PASSWORD_FILE is missing or empty"; exit 1; }
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
-    [ -s "$POSTGRES_PASSWORD_FILE" ] || { log "superuser password file $POSTGRES_PASSWORD_FILE is missing or empty"; exit 1; }
     log "initialising a new cluster in $PGDATA"
     initdb --pgdata="$PGDATA" --username="$POSTGRES_USER" --pwfile="$POSTGRES_PASSWORD_FILE" \
         --auth-local=peer --auth-host=scram-sha-256 --encoding=UTF8 --no-locale >/dev/null
@@ -68,6 +69,18 @@ if [ -z "$exists" ]; then
 fi
 psql -X -q -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" -f "$share/init.sql"
 POSTGRES_USER="$POSTGRES_USER" sh "$share/10-app-role.sh"
+# The superuser's password follows its secret file too (a lost or rotated
+# file is applied here); psql reads the file itself, as in 10-app-role.sh.
+psql -X -q -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \
+    -v superuser="$POSTGRES_USER" -v pwfile="$POSTGRES_PASSWORD_FILE" <<'SQL'
+\set VERBOSITY terse
+SET log_statement = 'none';
+SET log_min_error_statement = 'panic';
+SET password_encryption = 'scram-sha-256';
+\set superuser_password `cat -- :'pwfile'`
+ALTER ROLE :"superuser" WITH PASSWORD :'superuser_password';
+\unset superuser_password
+SQL
 pg_ctl --pgdata="$PGDATA" --wait --silent --mode=fast stop
 trap - EXIT
 rmdir "$init_socket"

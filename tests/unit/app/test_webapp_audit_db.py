@@ -90,7 +90,7 @@ class Cluster:
 
     def set_app_password(self, path: Path) -> subprocess.CompletedProcess[str]:
         return self.run(
-            ["sh", str(DB_DIR / "10-app-role.sh")],
+            ["sh", str(self.workdir / "db" / "10-app-role.sh")],
             DB_APP_PASSWORD_FILE=str(path),
             POSTGRES_USER="postgres",
             POSTGRES_DB="dockhard",
@@ -115,8 +115,12 @@ def cluster() -> Iterator[Cluster]:
         pytest.skip("PostgreSQL server binaries (initdb, pg_ctl, psql) not installed")
     user = _run_as()
     workdir = Path(tempfile.mkdtemp(prefix="dockhard-pg-"))
+    # The server's user may not traverse the checkout (a clone under a 0700
+    # directory): it reads copies of the database scripts.
+    shutil.copytree(DB_DIR, workdir / "db")
     if user:
-        shutil.chown(workdir, user)
+        for path in [workdir, *workdir.rglob("*")]:
+            shutil.chown(path, user)
     cluster = Cluster(workdir, workdir, free_port(), user, psql, workdir / "server.log")
     data = str(workdir / "data")
     init = cluster.run(
@@ -141,7 +145,7 @@ def cluster() -> Iterator[Cluster]:
 def provisioned(cluster: Cluster) -> Cluster:
     for _ in range(2):  # idempotent
         done = cluster.run(
-            [cluster.psql, "-X", "-q", "-d", "dockhard", "-f", str(DB_DIR / "init.sql")]
+            [cluster.psql, "-X", "-q", "-d", "dockhard", "-f", str(cluster.workdir / "db" / "init.sql")]
         )
         assert done.returncode == 0, done.stderr
         assert done.stderr == ""
