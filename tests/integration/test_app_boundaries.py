@@ -19,7 +19,7 @@ from conftest import run_ok
 pytestmark = pytest.mark.usefixtures("app_deployed")
 
 PROXY_ERROR_LOG = "/var/log/nginx/dockhard-error.log"
-NGINX_ERROR_LOG = "/var/log/nginx/error.log"
+NGINX_LOGS = ("/var/log/nginx/error.log", "/var/log/nginx/access.log")
 # A globally routable address: only ever pinged behind a REJECT rule (see below).
 ALLOWED_TARGET = "9.9.9.9"
 # Docker's embedded DNS listens in every container on a user-defined network.
@@ -237,18 +237,35 @@ print(conn.getresponse().status)
 """
 
 
-def test_healthz_is_only_for_the_host_and_the_container(host) -> None:
-    config = run_ok(host, "nginx", "-T")
-    block = config[config.index("location = /healthz") :]
-    block = block[: block.index("}")]
-    assert "allow 127.0.0.1;" in block and "allow ::1;" in block and "deny all;" in block
-    assert host.socket("tcp://127.0.0.1:15000").is_listening
+# Runs on the host: GET PATH from the given local source address.
+_FROM = """
+import http.client, json, sys
+conn = http.client.HTTPConnection("127.0.0.1", 15000, timeout=20, source_address=(sys.argv[1], 0))
+conn.request("GET", sys.argv[2])
+r = conn.getresponse()
+print(json.dumps({"status": r.status, "body": r.read().decode()}))
+"""
+
+
+def test_healthz_is_denied_to_any_other_client_address(host) -> None:
+    # 127.0.0.2 is another client address that reaches the proxy's listener.
+    other = json.loads(run_ok(host, "python3", "-c", _FROM, "127.0.0.2", "/healthz"))
+    assert other["status"] == 403
+    assert json.loads(other["body"]) == {"error": "forbidden"}
+    own = json.loads(run_ok(host, "python3", "-c", _FROM, "127.0.0.1", "/healthz"))
+    assert own["status"] == 200
+    # The rest of the app stays open to that client.
+    calc = json.loads(run_ok(host, "python3", "-c", _FROM, "127.0.0.2", "/calculate?expr=1"))
+    assert calc["status"] == 200
+
+
+def test_container_healthcheck_reports_healthy(host) -> None:
     web = app_containers(host)["web"]
     assert web["State"]["Health"]["Status"] == "healthy"
 
 
 def _every_log(host, containers) -> str:
-    files = [PROXY_ACCESS_LOG, PROXY_ERROR_LOG, NGINX_ERROR_LOG]
+    files = [PROXY_ACCESS_LOG, PROXY_ERROR_LOG, *NGINX_LOGS]
     text = "".join(host.file(f).content_string for f in files if host.file(f).exists)
     for c in containers.values():
         text += run_ok(host, "sh", "-c", f"docker logs {c['Id']} 2>&1")
