@@ -294,3 +294,40 @@ def test_no_user_input_in_any_log_after_a_hostile_run(host) -> None:
     logs = _every_log(host, containers)
     assert '"GET /nosuchpage HTTP/1.1" 404' in logs  # the logs were read, and flushed
     assert marker not in logs
+
+
+def _poll(check, seconds: float, every: float = 3.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(every)
+    return False
+
+
+def test_health_fails_while_the_audit_trail_is_down_and_recovers(host) -> None:
+    """Issue 14: with the database stopped the app still serves, /healthz is
+    "degraded" during the 60 s grace and then 503 "failing", and the container's
+    HEALTHCHECK script fails (so `docker ps` turns it unhealthy); with the
+    database back, all is ok again. Slow (~2-3 min): the grace is real."""
+    containers = app_containers(host)
+    db, web = containers["db"]["Id"], containers["web"]["Id"]
+    probe = f"docker exec {web} python3 /app/healthcheck.py"
+    run_ok(host, "docker", "stop", db)
+    try:
+        assert fetch(host, "/?name=bob")[0] == 200  # served; its audit row cannot be written
+        status, body, _ = fetch(host, "/healthz")
+        assert (status, body["status"]) == (200, "degraded"), body
+        # Two workers, each with its own view: poll until both have passed the grace.
+        assert _poll(lambda: host.run(probe).rc == 1, 180), "the HEALTHCHECK never failed"
+        assert _poll(lambda: fetch(host, "/healthz")[0] == 503, 90)
+        assert fetch(host, "/healthz")[1] in (
+            {"status": "failing", "db": "unavailable"},
+            {"status": "degraded", "db": "unavailable"},
+        )
+        assert fetch(host, "/calculate?expr=2%2B3")[0] == 200
+    finally:
+        run_ok(host, "docker", "start", db)
+    # Reconnection backs off up to 30 s per worker.
+    assert _poll(lambda: fetch(host, "/healthz")[1] == {"status": "ok", "db": "ok"}, 120)
+    assert _poll(lambda: host.run(probe).rc == 0, 60)
