@@ -27,7 +27,6 @@ METADATA_ADDRESSES = frozenset(
 )
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 DNS_TIMEOUT_SECONDS = 2.0
-MAX_RESOLVED_ADDRESSES = 16
 # Name lookups run here so a hung resolver cannot hold a request past its timeout;
 # the pool bounds how many lookups may hang at once.
 _RESOLVER = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="resolve")
@@ -119,7 +118,7 @@ def _addresses(raw: Iterable[object]) -> list[IPAddress]:
             found.append(address)
     if not found:
         raise UnresolvedName("no address")
-    return found[:MAX_RESOLVED_ADDRESSES]
+    return found
 
 
 def choose(target: PingTarget, policy: Policy, timeout: float = DNS_TIMEOUT_SECONDS) -> PingTarget:
