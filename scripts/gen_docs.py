@@ -198,7 +198,10 @@ def topology() -> dict[str, Any]:
         name: {
             "networks": sorted(svc["networks"]),
             "secrets": svc.get("secrets", []),
-            "volumes": [v.split(":")[0] for v in svc.get("volumes", [])],
+            "volumes": [
+                v["source"] if isinstance(v, dict) else v.split(":")[0]
+                for v in svc.get("volumes", [])
+            ],
             "healthcheck": " ".join(svc["healthcheck"]["test"][1:]),
         }
         for name, svc in compose["services"].items()

@@ -34,11 +34,14 @@ keepalive = 5
 max_requests = 100_000
 max_requests_jitter = 10_000
 
-# HTTP parsing limits. The request line limit stays above the app's own 2 KiB
-# query-string limit so that the app answers over-long queries with JSON.
-limit_request_line = 4096
-limit_request_fields = 32
-limit_request_field_size = 4096
+# HTTP parsing limits, above nginx's (request line 4 KiB, header lines 4 KiB,
+# headers 16 KiB in all), so that every over-long request is refused by nginx or
+# the app with JSON, never by gunicorn with its plain-text page; they still bound
+# a client of the socket that is not nginx. The request line limit stays above the
+# app's own 2 KiB query-string limit so that the app answers those with JSON.
+limit_request_line = 8190
+limit_request_fields = 4096
+limit_request_field_size = 8190
 
 # Never a development server: no reload, no code tracing, no daemonising.
 reload = False

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Docker HEALTHCHECK probe for the web app, standard library only (no curl in the image).
 
-Exits 0 when GET /healthz answers 200 with status "ok" or "degraded" (the app serves
-requests even while its audit database is down), 1 otherwise, within a 3 s timeout.
+Exits 0 when GET /healthz answers 200 with status "ok" or "degraded" (the audit
+database or writer has failed only briefly), 1 otherwise, within a 3 s timeout: the
+app answers 503 "failing" once its audit trail has failed for longer than its grace
+(AUDIT_GRACE_SECONDS, 60 s), so `docker ps` shows the container unhealthy.
 
 The target is, in order: the first argument; $HEALTHCHECK_URL; derived from
 $WEBAPP_BIND like gunicorn.conf.py (unix:PATH or HOST:PORT); else

@@ -107,11 +107,11 @@ def test_app_calculate_resource_exhaustion_refused(host, expr):
     assert isinstance(body, dict) and "error" in body
 
 
-def test_app_ping_localhost_reachable(host):
-    # ICMP datagram socket without any capability: needs ping_group_range.
+def test_app_ping_refuses_loopback(host):
+    # Loopback is no ping target (issue 15); test_app_boundaries.py pings an
+    # allowed address behind a REJECT rule, and all internal targets.
     status, body, _ = fetch(host, "/ping?ip=127.0.0.1")
-    assert status == 200
-    assert body["reachable"] is True
+    assert (status, body.get("rule")) in ((403, "not-global"), (429, None))
 
 
 def test_app_healthz(host):

@@ -142,6 +142,9 @@ class AuditLog:
         self._writer_lock = threading.Lock()
         self._dropped = 0
         self._unwritten = 0
+        # Monotonic times since when the database is unreachable / the writer fails.
+        self._unreachable_since: float | None = None
+        self._write_failing_since: float | None = None
 
     def record(self, entry: AuditEntry) -> bool:
         """Queue one audit row; False (after logging) if auditing is off or the queue is full."""
@@ -198,11 +201,16 @@ class AuditLog:
                 except queue.Empty:
                     break
             try:
-                if not self._execute(INSERT_SQL, rows, action="audit insert", many=True):
-                    # Counted, and logged once the database is back: a line per
-                    # batch would flood the log while it is down.
-                    with self._lock:
+                written = self._execute(INSERT_SQL, rows, action="audit insert", many=True)
+                with self._lock:
+                    if written:
+                        self._write_failing_since = None
+                    else:
+                        # Counted, and logged once the database is back: a line per
+                        # batch would flood the log while it is down.
                         self._unwritten += len(rows)
+                        if self._write_failing_since is None:
+                            self._write_failing_since = time.monotonic()
             finally:
                 for _ in rows:
                     self._queue.task_done()
@@ -210,6 +218,19 @@ class AuditLog:
     def healthy(self) -> bool:
         """Cheap liveness probe: SELECT 1 on the open connection (or one connect attempt)."""
         return self.enabled and self._execute("SELECT 1", None, action="health check")
+
+    def status(self, grace_seconds: float) -> str:
+        """ "ok"; "degraded" while the database or the writer has failed for at most
+        ``grace_seconds``; "failing" after that."""
+        reachable = self.healthy()
+        with self._lock:
+            times = (self._unreachable_since, self._write_failing_since)
+        since = [t for t in times if t is not None]
+        if reachable and not since:
+            return "ok"
+        if since and time.monotonic() - min(since) > grace_seconds:
+            return "failing"
+        return "degraded"
 
     def close(self) -> None:
         """Write what is queued, then close the connection."""
@@ -248,6 +269,9 @@ class AuditLog:
         if time.monotonic() < self._retry_at:
             return None
         self._conn = self._connect()
+        self._unreachable_since = None
+        # A new connection gives the writer a new chance: the next batch decides.
+        self._write_failing_since = None
         if self._failures:
             LOG.info(
                 "audit database reachable again at %s; %d audit rows were not written",
@@ -277,6 +301,8 @@ class AuditLog:
     def _failed(self, action: str, exc: BaseException) -> None:
         self._drop_connection()
         self._failures += 1
+        if self._unreachable_since is None:
+            self._unreachable_since = time.monotonic()
         doublings = min(self._failures - 1, _BACKOFF_MAX_DOUBLINGS)
         delay = min(BACKOFF_MAX_SECONDS, BACKOFF_INITIAL_SECONDS * 2**doublings)
         self._retry_at = time.monotonic() + delay

@@ -11,12 +11,17 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, RequestURI
 
 from webapp.audit import AuditEntry, AuditLog
 from webapp.calculator import CalculationError
-from webapp.pinger import PingUnavailable
+from webapp.pinger import PingBusy, PingUnavailable
+from webapp.targets import TargetRefused
 from webapp.validation import ValidationError
 
 LOG = logging.getLogger(__name__)
 
 AUDIT_EXTENSION = "dockhard.audit"
+PING_POLICY = "dockhard.ping_policy"
+PING_SLOTS = "dockhard.ping_slots"
+# Seconds a client is told to wait when every ping slot is taken.
+PING_RETRY_AFTER = 5
 
 SECURITY_HEADERS: dict[str, str] = {
     "Content-Security-Policy": (
@@ -50,9 +55,11 @@ def register(app: Flask) -> None:
     app.before_request(_check_request_size)
     app.after_request(_add_security_headers)
     app.after_request(_schedule_audit)
+    app.register_error_handler(TargetRefused, _target_refused)
     app.register_error_handler(ValidationError, _bad_request)
     app.register_error_handler(CalculationError, _bad_request)
     app.register_error_handler(PingUnavailable, _ping_unavailable)
+    app.register_error_handler(PingBusy, _ping_busy)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _internal_error)
 
@@ -113,6 +120,19 @@ def _record(audit: AuditLog, entry: AuditEntry) -> None:
 
 def _bad_request(error: ValueError) -> Response:
     return json_error(str(error), 400)
+
+
+def _target_refused(error: TargetRefused) -> Response:
+    """403 naming the rule; the target itself is neither echoed nor logged."""
+    response = jsonify(error=str(error), rule=error.rule)
+    response.status_code = 403
+    return response
+
+
+def _ping_busy(_: PingBusy) -> Response:
+    response = json_error("too many pings at once, retry later", 503)
+    response.headers["Retry-After"] = str(PING_RETRY_AFTER)
+    return response
 
 
 def _ping_unavailable(error: PingUnavailable) -> Response:

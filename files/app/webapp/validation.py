@@ -27,7 +27,7 @@ class PingTarget:
     """A validated ping target: a canonical IP address or an RFC 1123 host name."""
 
     value: str
-    family: int | None  # 4, 6, or None for a host name resolved by ping itself
+    family: int | None  # 4, 6, or None for a host name (resolved and checked by targets.py)
 
 
 def validate_name(raw: str | None) -> str:

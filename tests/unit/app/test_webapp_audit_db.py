@@ -324,9 +324,18 @@ def test_sql_files_hold_no_password() -> None:
     assert "PASSWORD :" not in init_sql
 
 
-@pytest.mark.parametrize(("proxies", "expected"), [(0, "127.0.0.1"), (1, "203.0.113.9")])
+@pytest.mark.parametrize(
+    ("proxies", "peer", "expected"),
+    [
+        (0, "127.0.0.1", "127.0.0.1"),
+        # gunicorn gives a request on its unix socket (only nginx reaches it) no peer address.
+        (1, "", "203.0.113.9"),
+        # A TCP peer is a direct client: its X-Forwarded-For is not trusted.
+        (1, "127.0.0.1", "127.0.0.1"),
+    ],
+)
 def test_forwarded_for_is_trusted_only_when_configured(
-    provisioned: Cluster, tmp_path: Path, proxies: int, expected: str
+    provisioned: Cluster, tmp_path: Path, proxies: int, peer: str, expected: str
 ) -> None:
     secret = tmp_path / "db_app_password"
     secret.write_text(APP_PASSWORD + "\n", encoding="utf-8")
@@ -338,10 +347,13 @@ def test_forwarded_for_is_trusted_only_when_configured(
             "TRUSTED_PROXIES": proxies,
         }
     )
-    path = f"/proxied{proxies}"
+    path = f"/proxied{proxies}{peer or 'unix'}"
     try:
         response = app.test_client().get(
-            path, headers={"X-Forwarded-For": "203.0.113.9"}, buffered=True
+            path,
+            headers={"X-Forwarded-For": "203.0.113.9"},
+            environ_overrides={"REMOTE_ADDR": peer},
+            buffered=True,
         )
         assert response.status_code == 404
     finally:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
+import healthcheck
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -222,3 +224,26 @@ def test_healthz_without_audit(db_down_config: dict[str, Any]) -> None:
 def test_no_secret_in_config(app: Flask) -> None:
     assert PASSWORD_MARKER not in repr(dict(app.config))
     assert PASSWORD_MARKER not in repr(app.extensions["dockhard.audit"].settings)
+
+
+def test_healthz_fails_once_the_audit_trail_failed_longer_than_the_grace(
+    db_down_config: dict[str, Any],
+) -> None:
+    """Degraded (200) first; 503 "failing" after AUDIT_GRACE_SECONDS, so the
+    container's HEALTHCHECK, and `docker ps`, report the lost audit trail."""
+    app = create_app({**db_down_config, "AUDIT_GRACE_SECONDS": 0.3})
+    client = app.test_client()
+    try:
+        first = get(client, "/healthz")
+        assert (first.status_code, first.get_json()["status"]) == (200, "degraded")
+        assert get(client, "/", name="bob").status_code == 200  # a row the writer cannot write
+        assert app.extensions["dockhard.audit"].flush()
+        time.sleep(0.5)
+        later = get(client, "/healthz")
+        assert later.status_code == 503
+        assert later.get_json() == {"status": "failing", "db": "unavailable"}
+        assert not healthcheck.is_healthy(later.status_code, later.data)
+        # Requests are still served.
+        assert get(client, "/calculate", expr="2*21").get_json()["result"] == 42
+    finally:
+        app.extensions["dockhard.audit"].close()

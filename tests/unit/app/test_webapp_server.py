@@ -17,7 +17,7 @@ from pathlib import Path
 import healthcheck
 import pytest
 from webapp import create_app
-from webapp_testing import CLOSED_PORT, free_port
+from webapp_testing import CLOSED_PORT, GLOBAL_V4, free_port
 from werkzeug.serving import make_server
 
 APP_DIR = Path(__file__).resolve().parents[3] / "files" / "app"
@@ -47,9 +47,7 @@ class Server:
             return sock.recv(65536)
 
 
-@pytest.fixture(scope="module")
-def gunicorn_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    workdir = tmp_path_factory.mktemp("gunicorn")
+def _start_gunicorn(workdir: Path, **extra_env: str) -> Iterator[Server]:
     socket_path = workdir / "app.sock"
     log_path = workdir / "gunicorn.log"
     env = {
@@ -61,6 +59,7 @@ def gunicorn_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server
         "DB_HOST": "127.0.0.1",
         "DB_PORT": str(CLOSED_PORT),
         "DB_PASSWORD_FILE": str(workdir / "no-such-secret"),
+        **extra_env,
     }
     with open(log_path, "w", encoding="utf-8") as log:
         process = subprocess.Popen(
@@ -82,6 +81,24 @@ def gunicorn_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="module")
+def gunicorn_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    yield from _start_gunicorn(tmp_path_factory.mktemp("gunicorn"))
+
+
+@pytest.fixture(scope="module")
+def silent_ping_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """gunicorn (1 worker, 4 threads) whose ping never answers: a stub that sleeps,
+    so no packet is sent. The app kills it after its 5 s timeout."""
+    workdir = tmp_path_factory.mktemp("silent-ping")
+    stub = workdir / "ping"
+    stub.write_text("#!/bin/sh\nexec sleep 60\n", encoding="utf-8")
+    stub.chmod(0o755)
+    yield from _start_gunicorn(
+        workdir, WEBAPP_THREADS="4", WEBAPP_PING_BINARY=str(stub), WEBAPP_PING_CONCURRENCY="2"
+    )
 
 
 def _wait_until_ready(server: Server) -> None:
@@ -122,7 +139,7 @@ def test_gunicorn_access_log_has_no_query_strings(gunicorn_server: Server) -> No
 
 
 def test_gunicorn_limits_the_request_line(gunicorn_server: Server) -> None:
-    request = b"GET /?name=" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+    request = b"GET /?name=" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
     reply = gunicorn_server.raw(request)
     assert reply.split(b" ", 2)[1] in (b"400", b"414")  # refused by gunicorn, not the app
 
@@ -131,6 +148,27 @@ def test_gunicorn_app_limit_answers_json_414(gunicorn_server: Server) -> None:
     status, body = gunicorn_server.request("/?name=bob&pad=" + "a" * 3000)
     assert status == 414
     assert body == b'{"error":"query string too long"}\n'
+
+
+def test_slow_pings_cannot_starve_the_other_endpoints(silent_ping_server: Server) -> None:
+    """8 pings of a target that never answers, at once, against 4 server threads:
+    2 hold a ping slot, the rest get 503 at once; /calculate and /healthz answer."""
+    pings: list[int] = []
+
+    def slow_ping() -> None:
+        pings.append(silent_ping_server.request(f"/ping?ip={GLOBAL_V4}")[0])
+
+    threads = [threading.Thread(target=slow_ping) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.0)  # the slow pings are in flight now (they take 5 s)
+    assert any(thread.is_alive() for thread in threads)
+    for _ in range(3):
+        assert silent_ping_server.request("/calculate?expr=2%2B3")[0] == 200
+        assert silent_ping_server.request("/healthz")[0] == 200
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(pings) == [200, 200] + [503] * 6
 
 
 def test_healthcheck_over_the_unix_socket(gunicorn_server: Server) -> None:

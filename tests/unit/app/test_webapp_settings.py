@@ -21,6 +21,9 @@ def test_defaults() -> None:
         "DB_CONNECT_TIMEOUT": 2,
         "DB_SSLMODE": "prefer",
         "TRUSTED_PROXIES": 0,
+        "PING_CONCURRENCY": 2,
+        "PING_ALLOW": "",
+        "PING_BINARY": "/usr/bin/ping",
     }
 
 
@@ -51,6 +54,7 @@ def test_environment_overrides() -> None:
         ("DB_CONNECT_TIMEOUT", "-1"),
         ("DB_CONNECT_TIMEOUT", "600"),
         ("WEBAPP_TRUSTED_PROXIES", "9"),
+        ("WEBAPP_PING_CONCURRENCY", "0"),
     ],
 )
 def test_invalid_environment_fails_at_start(name: str, value: str) -> None:

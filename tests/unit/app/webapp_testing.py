@@ -15,6 +15,10 @@ if TYPE_CHECKING:  # the app's packages may be missing: see conftest.py
 CLOSED_PORT = 9
 PASSWORD_MARKER = "Pw-marker-never-logged-7f3a"  # noqa: S105 - a test value
 MISSING_PING = "/nonexistent/dockhard/ping"
+# Globally routable addresses the policy accepts. Tests only ever hand them to a
+# stub ping or a missing binary: no packet is sent to them.
+GLOBAL_V4 = "9.9.9.9"
+GLOBAL_V6 = "2620:fe::fe"
 
 
 def free_port() -> int:
