@@ -145,7 +145,15 @@ def cluster() -> Iterator[Cluster]:
 def provisioned(cluster: Cluster) -> Cluster:
     for _ in range(2):  # idempotent
         done = cluster.run(
-            [cluster.psql, "-X", "-q", "-d", "dockhard", "-f", str(cluster.workdir / "db" / "init.sql")]
+            [
+                cluster.psql,
+                "-X",
+                "-q",
+                "-d",
+                "dockhard",
+                "-f",
+                str(cluster.workdir / "db" / "init.sql"),
+            ]
         )
         assert done.returncode == 0, done.stderr
         assert done.stderr == ""
