@@ -58,8 +58,9 @@ ORIGINAL_DIR = REPO / "files" / "original"
 ORIGINAL_PORT = 15001
 HARDENED_URL = "http://127.0.0.1:15000"  # docker_app_proxy_listen
 ORIGINAL_URL = f"http://127.0.0.1:{ORIGINAL_PORT}"
-# gunicorn itself, bypassing nginx (docker_app_web_address): where the time goes.
-GUNICORN_URL = "http://172.30.80.10:8000"
+# gunicorn itself, bypassing nginx, on its unix socket in the host folder
+# docker_app_socket_dir (root may connect; nginx is the only other user): where the time goes.
+GUNICORN_URL = "http+unix://%2Fopt%2Fdockhard%2Frun%2Fapp.sock"
 WEB_CONTAINER = "dockhard-web-1"  # compose project "dockhard", service "web"
 ENDPOINTS = ("/?name=bob", "/calculate?expr=2%2B3")
 EXHAUSTION_PATH = "/calculate?expr=9**9**9"

@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 
 def percentile(values: list[float], fraction: float) -> float | None:
@@ -60,9 +60,14 @@ class Connection:
     """One HTTP/1.1 connection: send a prepared GET, read the answer's status and
     skip its body (Content-Length, chunked, or until the server closes)."""
 
-    def __init__(self, host: str, port: int, timeout: float) -> None:
-        self.sock = socket.create_connection((host, port), timeout=timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    def __init__(self, address: tuple[str, int] | str, timeout: float) -> None:
+        if isinstance(address, str):  # a unix socket path
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(timeout)
+            self.sock.connect(address)
+        else:
+            self.sock = socket.create_connection(address, timeout=timeout)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buffer = b""
 
     def close(self) -> None:
@@ -116,7 +121,9 @@ class Connection:
         return int(status), close
 
 
-def worker(host: str, port: int, target: str, timeout: float, shared: Shared) -> None:
+def worker(
+    address: tuple[str, int] | str, host: str, target: str, timeout: float, shared: Shared
+) -> None:
     request = f"GET {target} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
     conn: Connection | None = None
     latencies: list[float] = []
@@ -126,7 +133,7 @@ def worker(host: str, port: int, target: str, timeout: float, shared: Shared) ->
         start = time.perf_counter()
         try:
             if conn is None:
-                conn = Connection(host, port, timeout)
+                conn = Connection(address, timeout)
             status, close = conn.get(request)
         except (OSError, ValueError) as exc:
             errors[type(exc).__name__] += 1
@@ -149,8 +156,13 @@ def worker(host: str, port: int, target: str, timeout: float, shared: Shared) ->
 
 def run(url: str, concurrency: int, duration: float, requests: int, timeout: float) -> dict:
     parts = urlsplit(url)
-    if parts.scheme != "http" or not parts.hostname:
-        raise ValueError(f"only http:// URLs: {url}")
+    address: tuple[str, int] | str
+    if parts.scheme == "http+unix" and parts.netloc:  # http+unix://%2Frun%2Fapp.sock/path
+        address, host = unquote(parts.netloc), "localhost"
+    elif parts.scheme == "http" and parts.hostname:
+        address, host = (parts.hostname, parts.port or 80), parts.hostname
+    else:
+        raise ValueError(f"only http:// and http+unix:// URLs: {url}")
     target = parts.path or "/"
     if parts.query:
         target += "?" + parts.query
@@ -159,7 +171,7 @@ def run(url: str, concurrency: int, duration: float, requests: int, timeout: flo
     threads = [
         threading.Thread(
             target=worker,
-            args=(parts.hostname, parts.port or 80, target, timeout, shared),
+            args=(address, host, target, timeout, shared),
             daemon=True,
         )
         for _ in range(concurrency)

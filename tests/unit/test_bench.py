@@ -2,10 +2,12 @@
 
 import importlib.util
 import json
+import socketserver
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -231,6 +233,29 @@ def server():
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
     httpd.server_close()
+
+
+class _UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+
+def test_load_generator_speaks_http_over_a_unix_socket(tmp_path):
+    # How the bench reaches gunicorn, which listens on a unix socket only.
+    path = tmp_path / "app.sock"
+
+    class Handler(_Handler):
+        def address_string(self):
+            return "unix"
+
+    httpd = _UnixServer(str(path), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        result = bench_load.run(f"http+unix://{quote(str(path), safe='')}/ok", 2, 60.0, 10, 5.0)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert result["statuses"] == {"200": 10}
+    assert result["errors"] == {}
 
 
 def test_load_generator_stops_at_the_request_count(server):
