@@ -49,7 +49,7 @@ def host_var(host, name: str, default):
 
 
 def run_playbook(
-    host, playbook: str, extra_vars: dict | None = None, *options: str
+    host, playbook: str, extra_vars: dict | None = None, *options: str, env: dict | None = None
 ) -> subprocess.CompletedProcess:
     """Run one of the project's playbooks against this host only, as a user would."""
     inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
@@ -57,7 +57,8 @@ def run_playbook(
         pytest.skip("needs the Molecule inventory (run through molecule verify)")
     argv = ["ansible-playbook", "-i", inventory, str(ROOT / "playbooks" / playbook)]
     argv += ["--limit", host_name(host), "-e", json.dumps(extra_vars or {}), *options]
-    return subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, check=False)
+    environ = {**os.environ, **(env or {})}
+    return subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, env=environ, check=False)
 
 
 def recap(play: subprocess.CompletedProcess) -> dict[str, int]:

@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 import jsonschema
 import pytest
 import yaml
-from conftest import REPORT_DIR, ROOT, audit_report, host_name
+from conftest import REPORT_DIR, ROOT, audit_report, host_name, run_playbook
 
 CATALOG = yaml.safe_load((ROOT / "catalog" / "controls.yml").read_text())
 SCHEMA = json.loads((ROOT / "catalog" / "report.schema.json").read_text())
@@ -87,3 +87,18 @@ def test_x_2_secret_files_closed(host, app_deployed, report):
     entry = next(c for c in report["controls"] if c["id"] == "X.2")
     assert entry["status"] == "PASS"
     assert len(entry["evidence"]) == 2
+
+
+def test_audit_returns_the_summary_as_job_artifacts(host):
+    # AWX and AAP keep set_stats data as the job's artifacts; the recap shows them
+    # as CUSTOM STATS with show_custom_stats (ansible.cfg sets it), here as JSON.
+    env = {"ANSIBLE_SHOW_CUSTOM_STATS": "true", "ANSIBLE_CALLBACK_RESULT_FORMAT": "json"}
+    play = run_playbook(host, "audit.yml", env=env)
+    assert play.returncode == 0, play.stdout[-3000:]
+    stats = play.stdout.split("CUSTOM STATS:", 1)[1].split("RUN:", 1)[1].splitlines()[0]
+    run = json.loads(stats)
+    artifact = run["dockhard_compliance"][host_name(host)]
+    assert artifact["summary"]["FAIL"] == 0
+    assert artifact["failing"] == []
+    assert artifact["summary"]["PASS"] > 50
+    assert artifact["report"].endswith(f"/{host_name(host)}.json")
