@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dockerfile_parse import DockerfileParser
+import dockerfile
+from image_needs import CONTAINER_TMP, Family, needs_of, node_tcp_check
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
@@ -42,12 +43,14 @@ VALIDATOR = ROLE_FILES / "dockerd-validate"
 
 COMPOSE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
 SKIP_DIRS = {".git", ".venv", "node_modules", "secrets", "__pycache__"}
-SECRET_WORDS = {"PASSWORD", "PASSWD", "PASS", "SECRET", "SECRETS", "TOKEN", "KEY", "APIKEY"}
-SECRET_WORDS |= {"CREDENTIAL", "CREDENTIALS", "PRIVATE"}
+# A name holds a secret when one of its words contains one of these (ADMINPASSWORD,
+# CLIENT_SECRET, AUTHTOKEN), ends in KEY (API_KEY, APIKEY, SECRETKEY, but not KEYCLOAK_URL
+# or KEYSPACE), or is one of SECRET_PARTS; a PUBLIC key or a *_FILE path is no secret.
+SECRET_INFIXES = ("PASSWORD", "PASSWD", "SECRET", "TOKEN")
+SECRET_PARTS = {"PASS", "PWD", "CREDENTIAL", "CREDENTIALS", "PRIVATE", "KEYS"}
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".tar.zst")
 APP_UID = 10001
 DISTROLESS_UID = 65532
-CONTAINER_TMP = "/tmp"  # noqa: S108 - a path inside the container
 HEALTH_OPTIONS = "--interval=30s --timeout=5s --start-period=15s --retries=3"
 
 
@@ -87,10 +90,13 @@ class Outcome:
 
 def secret_like(name: str) -> bool:
     """True for variable names that usually hold a secret (DB_PASSWORD, API_KEY, ...)."""
-    upper = name.upper()
-    if upper.endswith("_FILE"):
+    parts = name.upper().replace("-", "_").split("_")
+    if parts[-1] == "FILE" or "PUBLIC" in parts:
         return False
-    return any(part in SECRET_WORDS for part in upper.replace("-", "_").split("_"))
+    return any(
+        any(word in part for word in SECRET_INFIXES) or part.endswith("KEY") or part in SECRET_PARTS
+        for part in parts
+    )
 
 
 def shell_words(text: str) -> list[str]:
@@ -132,6 +138,16 @@ DAEMON_ACCEPTS: dict[str, Callable[[Any], bool]] = {
 }
 
 
+# Keys whose hardened value is the engine's default: absent is compliant (docker-bench
+# passes 2.3, 2.4, 2.5 and 2.18 without them), so a file without them is not rewritten.
+ENGINE_DEFAULTS: dict[str, Any] = {
+    "log-level": "info",
+    "iptables": True,
+    "insecure-registries": [],
+    "experimental": False,
+}
+
+
 DAEMON_CAVEATS = {
     "userns-remap": "userns-remap moves the data root: existing images, containers and "
     "volumes are no longer visible and bind mounts need the remapped owner (--skip 2.9)",
@@ -158,6 +174,8 @@ def fix_daemon(path: Path, text: str, opts: Options) -> Outcome:
     outcome = Outcome(path, text, text)
     for cis, keys in load_baseline(opts.baseline, opts.skip_ids).items():
         for key, wanted in keys.items():
+            if key not in current and ENGINE_DEFAULTS.get(key, ...) == wanted:
+                continue
             value = merged_daemon_value(key, current.get(key), wanted)
             if key not in current or current[key] != value:
                 merged[key] = value
@@ -165,9 +183,19 @@ def fix_daemon(path: Path, text: str, opts: Options) -> Outcome:
                 if key in DAEMON_CAVEATS and key not in current:
                     outcome.notes.append(f"warning: [{cis}] {DAEMON_CAVEATS[key]}")
     if merged != current:
-        outcome.new = json.dumps(merged, indent=2) + "\n"
+        ending = "\n" if text.endswith("\n") or not text.strip() else ""
+        outcome.new = json.dumps(merged, indent=json_indent(text)) + ending
         validate_daemon(outcome, opts)
     return outcome
+
+
+def json_indent(text: str) -> str:
+    """The indentation unit of a JSON file (its first indented line), two spaces if none."""
+    for line in text.splitlines():
+        stripped = line.lstrip(" \t")
+        if stripped.startswith('"') and stripped != line:
+            return line[: len(line) - len(stripped)]
+    return "  "
 
 
 def validate_daemon(outcome: Outcome, opts: Options) -> None:
@@ -198,21 +226,30 @@ def validate_daemon(outcome: Outcome, opts: Options) -> None:
 @dataclass(frozen=True)
 class BaseImage:
     family: str  # debian, alpine, distroless, scratch or unknown
-    python: bool = False
-    tools: frozenset[str] = frozenset()
+    clients: frozenset[str] = frozenset()  # what can make an HTTP request: curl, node...
     nonroot: bool = False
+    runtime: str | None = None  # jvm, go: no one-line HTTP client of their own
 
 
 @dataclass
 class Stage:
     base: str
     alias: str | None
-    instructions: list[dict[str, Any]]
+    instructions: list[dockerfile.Command]
 
 
-DEBIAN_NAMES = {"debian", "ubuntu", "python", "node", "golang", "ruby", "nginx", "httpd"}
-DEBIAN_NAMES |= {"postgres", "mysql", "mariadb", "redis", "openjdk", "eclipse-temurin", "php"}
+DEBIAN_NAMES = {"debian", "ubuntu", "python", "node", "golang", "ruby", "nginx", "httpd", "php"}
+DEBIAN_NAMES |= {"postgres", "mysql", "mariadb", "redis", "openjdk", "eclipse-temurin", "wordpress"}
 BUILDPACK_NAMES = {"python", "node", "golang", "ruby", "buildpack-deps"}
+CURL_NAMES = {"nginx", "php", "wordpress"}  # they install curl themselves
+# The image's own interpreter, which can make an HTTP request without curl or wget.
+RUNTIME_CLIENTS = {"python": "python3", "pypy": "python3", "node": "node", "ruby": "ruby"}
+RUNTIME_CLIENTS |= {"php": "php", "wordpress": "php"}
+RUNTIMES = {"openjdk": "jvm", "eclipse-temurin": "jvm", "amazoncorretto": "jvm", "golang": "go"}
+# Packages a RUN installs -> the client they bring.
+PACKAGE_CLIENTS = {"curl": "curl", "wget": "wget", "python3": "python3", "nodejs": "node"}
+PACKAGE_CLIENTS |= {"ruby": "ruby", "php": "php", "php-cli": "php"}
+CLIENT_ORDER = ("curl", "wget", "python3", "node", "ruby", "php")
 
 
 def split_image(ref: str) -> tuple[str, str, str]:
@@ -224,39 +261,65 @@ def split_image(ref: str) -> tuple[str, str, str]:
 
 def classify_image(ref: str) -> BaseImage:
     path, name, tag = split_image(ref)
+    runtime = RUNTIMES.get(name)
+    own = {RUNTIME_CLIENTS[name]} if name in RUNTIME_CLIENTS else set()
     if ref == "scratch":
         return BaseImage("scratch")
     if "distroless" in path:
-        return BaseImage("distroless", python="python" in name, nonroot="nonroot" in tag)
-    python = name == "python"
+        clients = {"python3"} if "python" in name else {"node"} if "nodejs" in name else set()
+        return BaseImage("distroless", frozenset(clients), nonroot="nonroot" in tag)
     if "alpine" in name or "alpine" in tag:
-        return BaseImage("alpine", python=python, tools=frozenset({"wget"}))
+        return BaseImage("alpine", frozenset({"wget", *own}), runtime=runtime)
     if name in DEBIAN_NAMES:
-        ships = (name in BUILDPACK_NAMES and "slim" not in tag) or name == "nginx"
-        return BaseImage(
-            "debian", python=python, tools=frozenset({"curl", "wget"} if ships else ())
-        )
-    return BaseImage("unknown", python=python)
+        ships = (name in BUILDPACK_NAMES and "slim" not in tag) or name in CURL_NAMES
+        tools = {"curl", "wget"} if ships else set()
+        return BaseImage("debian", frozenset(tools | own), runtime=runtime)
+    return BaseImage("unknown", frozenset(own), runtime=runtime)
+
+
+def instruction(item: dockerfile.Command) -> str:
+    return item.cmd.upper()
 
 
 def parse_dockerfile(text: str) -> list[Stage]:
+    """The stages, parsed by BuildKit's own parser (heredocs, continuations, escapes)."""
     try:
-        parser = DockerfileParser(fileobj=io.BytesIO(text.encode("utf-8")))
-        structure = parser.structure
-        bases = parser.parent_images
-    except Exception as exc:  # the parser raises many kinds on garbage input
+        commands = dockerfile.parse_string(text)
+    except dockerfile.GoParseError as exc:
+        if "no instructions" in str(exc):
+            raise FixError("no FROM instruction: not a Dockerfile") from exc
         raise FixError(f"cannot parse the Dockerfile: {exc}") from exc
+    global_args = {}
     stages: list[Stage] = []
-    for item in structure:
-        if item["instruction"] == "FROM":
-            words = [w for w in item["value"].split() if not w.startswith("--")]
-            alias = words[2] if len(words) >= 3 and words[1].lower() == "as" else None
-            stages.append(Stage(bases[len(stages)], alias, [item]))
+    for item in commands:
+        if instruction(item) == "FROM":
+            words = list(item.value)
+            alias = words[2] if len(words) >= 3 and words[1].upper() == "AS" else None
+            stages.append(Stage(expand_args(words[0], global_args), alias, [item]))
         elif stages:
             stages[-1].instructions.append(item)
+        elif instruction(item) == "ARG":
+            global_args |= dict(arg_default(word) for word in item.value)
     if not stages:
         raise FixError("no FROM instruction: not a Dockerfile")
     return stages
+
+
+def arg_default(word: str) -> tuple[str, str]:
+    name, _, default = word.partition("=")
+    return name, default.strip("\"'")
+
+
+def expand_args(ref: str, args: dict[str, str]) -> str:
+    """FROM's ${NAME}, ${NAME:-default} and $NAME from the ARGs before the first FROM."""
+    for name, value in args.items():
+        for form in (f"${{{name}}}", f"${name}"):
+            ref = ref.replace(form, value)
+        start = ref.find(f"${{{name}:-")
+        if start >= 0:
+            end = ref.index("}", start)
+            ref = ref[:start] + (value or ref[start + len(name) + 4 : end]) + ref[end + 1 :]
+    return ref
 
 
 def ancestry(stages: list[Stage]) -> tuple[list[Stage], str]:
@@ -268,27 +331,38 @@ def ancestry(stages: list[Stage]) -> tuple[list[Stage], str]:
     return chain, chain[-1].base
 
 
-def last_value(chain: list[Stage], instruction: str) -> dict[str, Any] | None:
+def last_value(chain: list[Stage], name: str) -> dockerfile.Command | None:
     for stage in chain:
-        found = [i for i in stage.instructions if i["instruction"] == instruction]
+        found = [i for i in stage.instructions if instruction(i) == name]
         if found:
             return found[-1]
     return None
 
 
+def run_commands(item: dockerfile.Command) -> Iterable[list[str]]:
+    """The shell command lines of one RUN: its heredoc scripts, or its command."""
+    if item.json:
+        yield list(item.value)
+    elif item.heredocs:
+        for heredoc in item.heredocs:
+            yield from map(shell_words, heredoc.content.replace("\\\n", " ").splitlines())
+    else:
+        yield shell_words(" ".join(item.value))
+
+
 def runs(chain: list[Stage]) -> Iterable[list[str]]:
     for stage in chain:
         for item in stage.instructions:
-            if item["instruction"] == "RUN":
-                yield shell_words(item["value"])
+            if instruction(item) == "RUN":
+                yield from run_commands(item)
 
 
-def installed_tools(chain: list[Stage]) -> set[str]:
-    tools: set[str] = set()
+def installed_clients(chain: list[Stage]) -> set[str]:
+    clients: set[str] = set()
     for words in runs(chain):
         if {"install", "add"} & set(words):
-            tools |= {"curl", "wget"} & set(words)
-    return tools
+            clients |= {PACKAGE_CLIENTS[w] for w in words if w in PACKAGE_CLIENTS}
+    return clients
 
 
 USER_OPTS_WITH_ARG = {"-u", "-g", "-G", "-d", "-s", "-c", "-k", "-K", "-e", "-f", "-p", "-h"}
@@ -341,7 +415,10 @@ def user_lines(base: BaseImage, chain: list[Stage]) -> tuple[list[str], str]:
         uid = f"{DISTROLESS_UID}:{DISTROLESS_UID}"
         return [f"USER {uid}"], f"USER {uid} (distroless nonroot, no user created)"
     else:
-        return [], "warning: [4.1] unknown base image family: add a non-root USER yourself"
+        return [], (
+            "warning: [4.1] unknown base image family: add a non-root user yourself "
+            f"(e.g. `USER {APP_UID}:{APP_UID}` after creating it) as the last USER"
+        )
     return [create, f"USER {APP_UID}:{APP_UID}"], f"USER {APP_UID}:{APP_UID} (user app created)"
 
 
@@ -349,49 +426,82 @@ def exposed_port(chain: list[Stage]) -> str | None:
     item = last_value(chain, "EXPOSE")
     if item is None:
         return None
-    for word in item["value"].split():
+    for word in item.value:
         port, _, proto = word.partition("/")
         if proto in ("", "tcp") and port.isdigit():
             return port
     return None
 
 
-def healthcheck_line(base: BaseImage, chain: list[Stage], opts: Options) -> tuple[str | None, str]:
-    port = exposed_port(chain)
-    if port is None:
-        return None, "warning: [4.6] no EXPOSEd TCP port: cannot add a HEALTHCHECK"
-    url = f"http://127.0.0.1:{port}{opts.health_path}"
-    tools = installed_tools(chain) | base.tools
-    if "curl" in tools:
-        argv = ["curl", "-fsS", "-o", "/dev/null", url]
-    elif "wget" in tools:
-        argv = ["wget", "-q", "-O", "/dev/null", url]
-    elif base.python:
-        argv = [
+def http_probe(client: str, url: str) -> list[str]:
+    """argv of a request to url with client that fails on an error or an HTTP status >= 400."""
+    if client == "curl":
+        return ["curl", "-fsS", "-o", "/dev/null", url]
+    if client == "wget":
+        return ["wget", "-q", "-O", "/dev/null", url]
+    if client == "python3":
+        return [
             "python3",
             "-c",
             f"import urllib.request; urllib.request.urlopen('{url}', timeout=4)",
         ]
-    else:
-        return None, "warning: [4.6] no curl, wget or python3 in the image: no HEALTHCHECK"
+    if client == "node":
+        script = (
+            f"require('http').get('{url}', (r) => process.exit(r.statusCode < 400 ? 0 : 1))"
+            ".on('error', () => process.exit(1))"
+        )
+        return ["node", "-e", script]
+    if client == "ruby":
+        return [
+            "ruby",
+            "-rnet/http",
+            "-e",
+            f"exit Net::HTTP.get_response(URI('{url}')).code.to_i < 400",
+        ]
+    return ["php", "-r", f"exit(@file_get_contents('{url}') === false ? 1 : 0);"]
+
+
+NO_PORT = (
+    "warning: [4.6] no EXPOSEd TCP port, so no HEALTHCHECK added: add one yourself, a command "
+    'that fails when the service does not work (e.g. `HEALTHCHECK CMD ["/app", "healthcheck"]`), '
+    "or EXPOSE the port it serves"
+)
+NO_CLIENT = (
+    "warning: [4.6] no HEALTHCHECK added: the image has no curl, wget, python3, node, ruby or "
+    "php{why}: add one yourself, with a client you install or your program's own health "
+    'command (e.g. `HEALTHCHECK CMD ["/app", "healthcheck"]`)'
+)
+RUNTIME_WHY = {"jvm": " (the JVM has no one-line HTTP client)", "go": " (a Go image has none)"}
+
+
+def healthcheck_line(base: BaseImage, chain: list[Stage], opts: Options) -> tuple[str | None, str]:
+    port = exposed_port(chain)
+    if port is None:
+        return None, NO_PORT
+    clients = installed_clients(chain) | base.clients
+    client = next((c for c in CLIENT_ORDER if c in clients), None)
+    if client is None:
+        return None, NO_CLIENT.format(why=RUNTIME_WHY.get(base.runtime or "", ""))
+    argv = http_probe(client, f"http://127.0.0.1:{port}{opts.health_path}")
+    if base.family == "distroless" and client == "node":
+        argv[0] = "/nodejs/bin/node"  # distroless' node is not on PATH
     return (
         f"HEALTHCHECK {HEALTH_OPTIONS} \\\n    CMD {json.dumps(argv)}",
-        f"HEALTHCHECK with {argv[0]}",
+        f"HEALTHCHECK with {client}",
     )
 
 
 def insertion_line(stage: Stage) -> int:
-    """The last raw line of the final stage's last build step (RUN, COPY, ADD, WORKDIR)."""
-    steps = [i for i in stage.instructions if i["instruction"] in ("RUN", "COPY", "ADD", "WORKDIR")]
-    return (steps or stage.instructions[:1])[-1]["endline"]
+    """The index after the final stage's last build step (RUN, COPY, ADD, WORKDIR)."""
+    steps = [i for i in stage.instructions if instruction(i) in ("RUN", "COPY", "ADD", "WORKDIR")]
+    return (steps or stage.instructions[:1])[-1].end_line
 
 
-def add_source_kind(value: str) -> str | None:
+def add_source_kind(item: dockerfile.Command) -> str | None:
     """Why an ADD must stay an ADD (remote or archive source), or None for a plain copy."""
-    words = json.loads(value) if value.lstrip().startswith("[") else shell_words(value)
-    if any(w.startswith(("--checksum", "--keep-git-dir")) for w in words):
+    if any(f.startswith(("--checksum", "--keep-git-dir")) for f in item.flags):
         return "remote source"
-    sources = [w for w in words if not w.startswith("--")][:-1]
+    sources = list(item.value)[:-1]
     if any("://" in s or s.startswith("git@") for s in sources):
         return "remote source (URL)"
     if any(s.lower().endswith(ARCHIVE_SUFFIXES) for s in sources):
@@ -401,30 +511,33 @@ def add_source_kind(value: str) -> str | None:
 
 def fix_adds(stage: Stage, lines: list[str], outcome: Outcome) -> None:
     for item in stage.instructions:
-        if item["instruction"] != "ADD":
+        if instruction(item) != "ADD":
             continue
-        number = item["startline"]
-        reason = add_source_kind(item["value"])
+        number = item.start_line
+        reason = add_source_kind(item)
         if reason:
-            outcome.notes.append(f"warning: [4.9] line {number + 1}: ADD kept: {reason}")
+            outcome.notes.append(f"warning: [4.9] line {number}: ADD kept: {reason}")
             continue
-        line = lines[number]
+        line = lines[number - 1]
         indent = line[: len(line) - len(line.lstrip())]
         keyword = line.lstrip()[:3]
-        lines[number] = indent + ("COPY" if keyword.isupper() else "copy") + line.lstrip()[3:]
-        outcome.notes.append(f"fixed [4.9] line {number + 1}: ADD -> COPY")
+        lines[number - 1] = indent + ("COPY" if keyword.isupper() else "copy") + line.lstrip()[3:]
+        outcome.notes.append(f"fixed [4.9] line {number}: ADD -> COPY")
+
+
+def declared_names(item: dockerfile.Command) -> list[str]:
+    if instruction(item) == "ENV":
+        return list(item.value[0::2])  # name, value, name, value...
+    return [word.split("=", 1)[0] for word in item.value]
 
 
 def report_secrets(stages: list[Stage], outcome: Outcome) -> None:
     for item in (i for s in stages for i in s.instructions):
-        if item["instruction"] not in ("ENV", "ARG"):
+        if instruction(item) not in ("ENV", "ARG"):
             continue
-        words = shell_words(item["value"])
-        legacy_env = item["instruction"] == "ENV" and words and "=" not in words[0]
-        names = words[:1] if legacy_env else [w.split("=", 1)[0] for w in words]
-        for name in filter(secret_like, names):
+        for name in filter(secret_like, declared_names(item)):
             outcome.notes.append(
-                f"warning: [4.10] line {item['startline'] + 1}: {item['instruction']} {name} "
+                f"warning: [4.10] line {item.start_line}: {instruction(item)} {name} "
                 "looks like a secret: pass it at run time (secret file, BuildKit --secret)"
             )
 
@@ -441,7 +554,7 @@ def fix_dockerfile(path: Path, text: str, opts: Options) -> Outcome:
     report_secrets(stages, outcome)
     block = user_block(base, chain, outcome) + health_block(base, chain, opts, outcome)
     if block:
-        at = insertion_line(stages[-1]) + 1
+        at = insertion_line(stages[-1])
         lines[at:at] = [line + "\n" for line in block]
     if any(note.startswith("fixed") for note in outcome.notes):
         outcome.new = "".join(lines)
@@ -451,7 +564,7 @@ def fix_dockerfile(path: Path, text: str, opts: Options) -> Outcome:
 def user_block(base: BaseImage, chain: list[Stage], outcome: Outcome) -> list[str]:
     user = last_value(chain, "USER")
     if user is not None:
-        if user["value"].split(":")[0] in ("root", "0"):
+        if user.value[0].split(":")[0] in ("root", "0"):
             outcome.notes.append("warning: [4.1] the final stage runs as root (USER root): left")
         return []
     if base.nonroot:
@@ -464,7 +577,7 @@ def user_block(base: BaseImage, chain: list[Stage], outcome: Outcome) -> list[st
 def health_block(base: BaseImage, chain: list[Stage], opts: Options, outcome: Outcome) -> list[str]:
     existing = last_value(chain, "HEALTHCHECK")
     if existing is not None:
-        if existing["value"].strip().upper() == "NONE":
+        if existing.value[0].upper() == "NONE":
             outcome.notes.append("warning: [4.6] HEALTHCHECK NONE: left")
         return []
     line, note = healthcheck_line(base, chain, opts)
@@ -473,49 +586,6 @@ def health_block(base: BaseImage, chain: list[Stage], opts: Options, outcome: Ou
 
 
 # --------------------------------------------------------------------------- compose
-
-
-@dataclass(frozen=True)
-class Family:
-    tmpfs: tuple[str, ...] = (CONTAINER_TMP,)
-    data_dir: str | None = None
-    user: str | None = None
-    cap_add: tuple[str, ...] = ()
-    healthcheck: tuple[str, ...] = ()
-    file_env_prefixes: tuple[str, ...] = ()
-
-
-PG_READY = 'pg_isready -h 127.0.0.1 -U "$${POSTGRES_USER:-postgres}" -d postgres || exit 1'
-MYSQL_FAMILY = Family(
-    tmpfs=("/var/run/mysqld", CONTAINER_TMP),
-    data_dir="/var/lib/mysql",
-    user="mysql",
-    healthcheck=("CMD", "mysqladmin", "ping", "-h", "127.0.0.1", "--silent"),
-    file_env_prefixes=("MYSQL_",),
-)
-FAMILIES: dict[str, Family] = {
-    "postgres": Family(
-        tmpfs=("/var/run/postgresql", CONTAINER_TMP),
-        data_dir="/var/lib/postgresql/data",
-        user="postgres",
-        healthcheck=("CMD-SHELL", PG_READY),
-        file_env_prefixes=("POSTGRES_",),
-    ),
-    "mysql": MYSQL_FAMILY,
-    "mariadb": Family(
-        tmpfs=MYSQL_FAMILY.tmpfs,
-        data_dir=MYSQL_FAMILY.data_dir,
-        user="mysql",
-        healthcheck=("CMD", "healthcheck.sh", "--connect", "--innodb_initialized"),
-        file_env_prefixes=("MARIADB_", "MYSQL_"),
-    ),
-    "redis": Family(data_dir="/data", user="redis", healthcheck=("CMD", "redis-cli", "ping")),
-    "nginx": Family(
-        tmpfs=("/var/cache/nginx", "/var/run", CONTAINER_TMP),
-        cap_add=("CHOWN", "SETGID", "SETUID", "NET_BIND_SERVICE"),
-        healthcheck=("CMD", "curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1/"),
-    ),
-}
 
 
 @dataclass
@@ -584,11 +654,43 @@ def make_yaml(text: str) -> tuple[YAML, Any]:
         sequence, offset = mapping + 2, mapping
     yaml.indent(mapping=mapping, sequence=max(sequence or 2, offset + 2), offset=offset)
     yaml.explicit_start = has_document_start(text)
+    keep_anchors(data)
     return yaml, data
 
 
-def is_gap(token: Any) -> bool:
-    return isinstance(token, CommentToken) and not token.value.strip()
+def keep_anchors(node: Any, seen: set[int] | None = None) -> None:
+    """Dump every anchor the input has, also one no alias uses (`x-env: &app-env`)."""
+    seen = set() if seen is None else seen
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    anchor = getattr(node, "anchor", None)
+    if anchor is not None and anchor.value:
+        node.yaml_set_anchor(anchor.value, always_dump=True)
+    if isinstance(node, CommentedMap):
+        for value in node.values():
+            keep_anchors(value, seen)
+    elif isinstance(node, CommentedSeq):
+        for value in node:
+            keep_anchors(value, seen)
+
+
+def split_trailing(token: CommentToken) -> tuple[CommentToken | None, CommentToken | None]:
+    """(the end-of-line comment, the blank and comment lines below) of an entry's token.
+
+    The lines below an entry's last value (a blank line, `# The database` above the next
+    service) come with that value's token; hardening adds keys after it, so they must move
+    to the new last entry to stay where they were.
+    """
+    value = token.value
+    if value.startswith("#"):
+        eol, _, rest = value.partition("\n")
+        head = CommentToken(eol + "\n", token.start_mark, token.end_mark, token.column)
+    else:
+        head, rest = None, value[1:] if value.startswith("\n") else value
+    if not rest:
+        return token, None
+    return head, CommentToken("\n" + rest, token.start_mark, None)
 
 
 def own_keys(node: CommentedMap) -> set[Any]:
@@ -607,22 +709,27 @@ def last_slot(node: Any) -> tuple[Any, Any, int] | None:
 
 
 def pop_trailing_gap(node: Any) -> CommentToken | None:
-    """Take the blank lines that end a mapping (they belong to its deepest last entry)."""
+    """Take the lines below a mapping (they belong to its deepest last entry's token)."""
     slot = last_slot(node)
     if slot is None:
         return None
     container, key, index = slot
     comment = container.ca.items.get(key)
-    if comment and len(comment) > index and is_gap(comment[index]):
-        token = comment[index]
-        comment[index] = None
-        return token
+    if comment and len(comment) > index and isinstance(comment[index], CommentToken):
+        comment[index], below = split_trailing(comment[index])
+        return below
     return pop_trailing_gap(container[key])
+
+
+def is_block(node: Any) -> bool:
+    return (
+        isinstance(node, (CommentedMap, CommentedSeq)) and bool(node) and not node.fa.flow_style()
+    )
 
 
 def put_trailing_gap(node: Any, token: CommentToken) -> None:
     container, key, index = last_slot(node)  # type: ignore[misc]
-    if isinstance(container[key], (CommentedMap, CommentedSeq)) and container[key]:
+    if is_block(container[key]):
         put_trailing_gap(container[key], token)
         return
     comment = container.ca.items.setdefault(key, [None, None, None, None])
@@ -657,8 +764,7 @@ def family_of(service: CommentedMap) -> tuple[str | None, Family]:
     image = service.get("image")
     if not isinstance(image, str) or "${" in image:
         return None, Family()
-    name = split_image(image)[1]
-    return name, FAMILIES.get(name, Family())
+    return image, needs_of(split_image(image)[1])
 
 
 def harden_service(ctx: ComposeContext, name: str, service: CommentedMap) -> None:
@@ -674,6 +780,21 @@ def harden_service(ctx: ComposeContext, name: str, service: CommentedMap) -> Non
     set_healthcheck(ctx, name, service, family, image)
     rebind_ports(ctx, name, service)
     move_env_secrets(ctx, name, service, family, image)
+    check_file_env(ctx, name, service, family, image)
+    report_unknown_image(ctx, name, service, family, image)
+
+
+def report_unknown_image(
+    ctx: ComposeContext, name: str, service: CommentedMap, family: Family, image: str | None
+) -> None:
+    """What the tool cannot know about an image outside its table (tools/image_needs.py)."""
+    if family.known or "build" in service:
+        return
+    what = f"the image {image}" if image else "an image named by a variable"
+    ctx.warn(name, f"{what} is not in the tool's table of image needs, so check: if it "
+             "starts as root and drops privileges itself (gosu, su-exec, apache, nginx), add "
+             "`cap_add: [CHOWN, SETGID, SETUID]` or a non-root `user:`; if it writes outside "
+             f"{CONTAINER_TMP}, add those paths to `tmpfs:` or `volumes:`")  # fmt: skip
 
 
 def report_dangers(ctx: ComposeContext, name: str, service: CommentedMap) -> None:
@@ -690,6 +811,19 @@ def set_user(ctx: ComposeContext, name: str, service: CommentedMap, family: Fami
     if family.user and "user" not in service:
         service["user"] = family.user
         ctx.fix(name, f"[4.1] user: {family.user} (the image's entrypoint supports it)")
+        bind = family.data_dir and bind_source(service, family.data_dir)
+        if bind:
+            ctx.warn(name, f"{bind} is bind-mounted on {family.data_dir}: it must be "
+                     f"writable by the image's user {family.user}")  # fmt: skip
+
+
+def bind_source(service: CommentedMap, target: str) -> str | None:
+    """The host path bind-mounted on target (short syntax), if any."""
+    for volume in service.get("volumes") or []:
+        parts = str(volume).split(":")
+        if len(parts) > 1 and parts[1] == target and parts[0].startswith((".", "/", "~")):
+            return parts[0]
+    return None
 
 
 def set_read_only(ctx: ComposeContext, name: str, service: CommentedMap, family: Family) -> None:
@@ -727,7 +861,7 @@ def mount_targets(service: CommentedMap) -> set[str]:
 def set_data_volume(ctx: ComposeContext, name: str, service: CommentedMap, family: Family) -> None:
     data_dir = family.data_dir
     env = environment_items(service.get("environment"))
-    data_dir = env.get("PGDATA", data_dir) if family is FAMILIES["postgres"] else data_dir
+    data_dir = env.get("PGDATA", data_dir) if family is needs_of("postgres") else data_dir
     if not data_dir or data_dir in mount_targets(service):
         return
     volume = f"{name}-data"
@@ -802,15 +936,33 @@ def set_healthcheck(
 ) -> None:
     if "healthcheck" in service:
         return
-    if not family.healthcheck:
+    test = family.healthcheck
+    port = container_port(service)
+    if not test and family.node_probe and port:
+        test = node_tcp_check(port)
+    if not test:
         where = "its Dockerfile" if "build" in service else f"the image {image or '?'}"
-        ctx.warn(name, f"[5.27] no known health check: make sure {where} has a HEALTHCHECK")
+        ctx.warn(name, f"[5.27] no known health check: make sure {where} has a HEALTHCHECK, "
+                 "or add a `healthcheck:` whose test fails when the service is down")  # fmt: skip
         return
     check = CommentedMap()
-    check["test"] = flow(DoubleQuotedScalarString(word) for word in family.healthcheck)
+    check["test"] = flow(DoubleQuotedScalarString(word) for word in test)
     check.update({"interval": "30s", "timeout": "5s", "retries": 3, "start_period": "30s"})
     service["healthcheck"] = check
-    ctx.fix(name, f"[5.27] healthcheck: {' '.join(family.healthcheck[1:])}")
+    ctx.fix(name, f"[5.27] healthcheck: {' '.join(test[1:])}")
+
+
+def container_port(service: CommentedMap) -> int | None:
+    """The first TCP port the service publishes or exposes, inside the container."""
+    for entry in [*(service.get("ports") or []), *(service.get("expose") or [])]:
+        if isinstance(entry, dict):
+            spec, proto = str(entry.get("target", "")), str(entry.get("protocol", "tcp"))
+        else:
+            spec, _, proto = str(entry).partition("/")
+        port = spec.rsplit(":", 1)[-1].split("-")[0]
+        if port.isdigit() and proto in ("", "tcp"):
+            return int(port)
+    return None
 
 
 # ----- ports
@@ -893,11 +1045,39 @@ def move_env_secrets(
         if not value or "${" in value:
             source = "the shell environment" if value is None else "an interpolated variable"
             ctx.warn(name, f"[4.10] {key} comes from {source}: prefer a secret file")
-        elif key.startswith(family.file_env_prefixes or ("\0",)):
+        elif family.reads_file(key):
             move_one_secret(ctx, name, service, key, value)
         else:
             ctx.warn(name, f"[4.10] {key} is a plain-text secret and {image or 'the image'} "
                      f"is not known to read {key}_FILE: move it to a secret yourself")  # fmt: skip
+
+
+def check_file_env(
+    ctx: ComposeContext, name: str, service: CommentedMap, family: Family, image: str | None
+) -> None:
+    """The official images' NAME_FILE convention: one of the two, a secret that is mounted."""
+    env = environment_items(service.get("environment"))
+    mounted = secret_targets(service)
+    for key, value in env.items():
+        if not key.endswith("_FILE") or not value:
+            continue
+        plain = key.removesuffix("_FILE")
+        if plain in env:
+            ctx.warn(name, f"[4.10] both {plain} and {key} are set: the official entrypoints "
+                     f"refuse that; remove {plain}")  # fmt: skip
+        if value.startswith("/run/secrets/") and value not in mounted:
+            ctx.warn(name, f"[4.10] {key} reads {value}, but no secret of the service is "
+                     "mounted there: add it to the service's `secrets:`")  # fmt: skip
+        if family.known and secret_like(plain) and not family.reads_file(plain):
+            ctx.warn(name, f"[4.10] {image} is not known to read {key}: check its documentation")
+
+
+def secret_targets(service: CommentedMap) -> set[str]:
+    targets = set()
+    for ref in service.get("secrets") or []:
+        target = str(ref.get("target") or ref.get("source")) if isinstance(ref, dict) else str(ref)
+        targets.add(target if target.startswith("/") else f"/run/secrets/{target}")
+    return targets
 
 
 def move_one_secret(
@@ -972,8 +1152,11 @@ def add_ignore_line(ctx: ComposeContext, name: str, ignore: Path, pattern: str) 
 def rename_env(env: Any, key: str, new_key: str, value: str) -> None:
     if isinstance(env, CommentedMap):
         position = list(env.keys()).index(key)
+        comment = env.ca.items.pop(key, None)
         env.pop(key)
         env.insert(position, new_key, value)
+        if comment is not None:  # `PASSWORD: x  # note` keeps its note
+            env.ca.items[new_key] = comment
         return
     for index, entry in enumerate(env):
         if str(entry).partition("=")[0] == key:
@@ -1060,26 +1243,34 @@ def write_secrets(files: dict[Path, str]) -> None:
         write_atomic(path, value, mode=0o644, backup=False)
 
 
-def unified_diff(outcome: Outcome) -> str:
-    name = str(outcome.path)
-    diff = difflib.unified_diff(
-        outcome.old.splitlines(keepends=True),
-        outcome.new.splitlines(keepends=True),
-        fromfile=f"{name} (original)",
-        tofile=f"{name} (hardened)",
+def patch_name(path: Path) -> str:
+    """The path as `git apply` and `patch -p1` read it: relative to here, or to / (as git)."""
+    relative = Path(os.path.relpath(path)).as_posix()
+    return relative if not relative.startswith("..") else path.resolve().as_posix().lstrip("/")
+
+
+def file_diff(path: Path, old: str, new: str) -> str:
+    """A unified diff with git's a/ and b/ prefixes (a new file comes from /dev/null)."""
+    name = patch_name(path)
+    lines = difflib.unified_diff(
+        old.splitlines(keepends=True),
+        new.splitlines(keepends=True),
+        fromfile="/dev/null" if not old and not path.exists() else f"a/{name}",
+        tofile=f"b/{name}",
     )
-    text = "".join(diff)
+    # A last line without a newline needs the marker, or the patch does not apply.
+    return "".join(
+        line if line.endswith("\n") else f"{line}\n\\ No newline at end of file\n" for line in lines
+    )
+
+
+def unified_diff(outcome: Outcome) -> str:
+    text = file_diff(outcome.path, outcome.old, outcome.new)
     for path, (old, new) in outcome.side_files.items():
-        text += "".join(
-            difflib.unified_diff(
-                old.splitlines(keepends=True),
-                new.splitlines(keepends=True),
-                fromfile=f"{path} (original)",
-                tofile=f"{path} (hardened)",
-            )
-        )
+        text += file_diff(path, old, new)
     for path in outcome.extra_files:
-        text += f"+++ {path} (new secret file, value not shown)\n"
+        # Not a diff line (the value stays out of the output): patch tools skip it.
+        text += f"# {patch_name(path)} (new secret file, value not shown)\n"
     return text
 
 

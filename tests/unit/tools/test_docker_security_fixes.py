@@ -443,8 +443,11 @@ def test_daemon_merges_baseline_and_keeps_user_keys(corpus: Path) -> None:
             elif key == "default-ulimits":
                 assert result[key]["nofile"]["Soft"] == 1024  # user's own limit kept
                 assert result[key]["nproc"] == value["nproc"]
+            elif key in dsf.ENGINE_DEFAULTS:  # absent means the engine's (hardened) default
+                assert result.get(key, dsf.ENGINE_DEFAULTS[key]) == value, (cis, key)
             else:
                 assert result[key] == value, (cis, key)
+    assert result["insecure-registries"] == []  # the user's insecure registry is gone
     assert result["data-root"] == "/srv/docker"
     assert result["log-opts"] == {"awslogs-region": "eu-west-1"}
 
@@ -526,7 +529,8 @@ def test_diff_prints_unified_diff_and_writes_nothing(
     before = path.read_text()
     assert run("--diff", path) == 0
     out = capsys.readouterr().out
-    assert out.startswith(f"--- {path} (original)\n+++ {path} (hardened)\n@@")
+    name = path.as_posix().lstrip("/")  # as git names an absolute path
+    assert out.startswith(f"--- a/{name}\n+++ b/{name}\n@@")
     assert '-      - "15000:5000"' in out and '+      - "127.0.0.1:15000:5000"' in out
     assert "secrets/db_postgres_password (new secret file, value not shown)" in out
     assert path.read_text() == before and not (path.parent / "secrets").exists()
