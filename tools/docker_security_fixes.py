@@ -229,6 +229,7 @@ class BaseImage:
     clients: frozenset[str] = frozenset()  # what can make an HTTP request: curl, node...
     nonroot: bool = False
     runtime: str | None = None  # jvm, go: no one-line HTTP client of their own
+    user: str | None = None  # a non-root user the image has already
 
 
 @dataclass
@@ -250,6 +251,7 @@ RUNTIMES = {"openjdk": "jvm", "eclipse-temurin": "jvm", "amazoncorretto": "jvm",
 PACKAGE_CLIENTS = {"curl": "curl", "wget": "wget", "python3": "python3", "nodejs": "node"}
 PACKAGE_CLIENTS |= {"ruby": "ruby", "php": "php", "php-cli": "php"}
 CLIENT_ORDER = ("curl", "wget", "python3", "node", "ruby", "php")
+IMAGE_USERS = {"node": "node"}  # the official node images' own user (uid 1000)
 
 
 def split_image(ref: str) -> tuple[str, str, str]:
@@ -261,7 +263,7 @@ def split_image(ref: str) -> tuple[str, str, str]:
 
 def classify_image(ref: str) -> BaseImage:
     path, name, tag = split_image(ref)
-    runtime = RUNTIMES.get(name)
+    runtime, user = RUNTIMES.get(name), IMAGE_USERS.get(name)
     own = {RUNTIME_CLIENTS[name]} if name in RUNTIME_CLIENTS else set()
     if ref == "scratch":
         return BaseImage("scratch")
@@ -269,11 +271,11 @@ def classify_image(ref: str) -> BaseImage:
         clients = {"python3"} if "python" in name else {"node"} if "nodejs" in name else set()
         return BaseImage("distroless", frozenset(clients), nonroot="nonroot" in tag)
     if "alpine" in name or "alpine" in tag:
-        return BaseImage("alpine", frozenset({"wget", *own}), runtime=runtime)
+        return BaseImage("alpine", frozenset({"wget", *own}), runtime=runtime, user=user)
     if name in DEBIAN_NAMES:
         ships = (name in BUILDPACK_NAMES and "slim" not in tag) or name in CURL_NAMES
         tools = {"curl", "wget"} if ships else set()
-        return BaseImage("debian", frozenset(tools | own), runtime=runtime)
+        return BaseImage("debian", frozenset(tools | own), runtime=runtime, user=user)
     return BaseImage("unknown", frozenset(own), runtime=runtime)
 
 
@@ -400,6 +402,8 @@ def user_lines(base: BaseImage, chain: list[Stage]) -> tuple[list[str], str]:
     existing = created_user(chain)
     if existing:
         return [f"USER {existing}"], f"USER {existing} (created by a RUN already)"
+    if base.user:
+        return [f"USER {base.user}"], f"USER {base.user} (the base image's own user)"
     if base.family == "debian":
         create = (
             f"RUN groupadd --system --gid {APP_UID} app \\\n"
@@ -1040,6 +1044,8 @@ def move_env_secrets(
 ) -> None:
     env = service.get("environment")
     for key, value in environment_items(env).items():
+        if value and url_password(value):
+            ctx.warn(name, f"[4.10] {key} holds a password in its URL: move it to a secret file")
         if not secret_like(key):
             continue
         if not value or "${" in value:
@@ -1078,6 +1084,14 @@ def secret_targets(service: CommentedMap) -> set[str]:
         target = str(ref.get("target") or ref.get("source")) if isinstance(ref, dict) else str(ref)
         targets.add(target if target.startswith("/") else f"/run/secrets/{target}")
     return targets
+
+
+def url_password(value: str) -> bool:
+    """True for scheme://user:password@host values (a password that is no interpolation)."""
+    scheme, sep, rest = value.partition("://")
+    userinfo = rest.split("/", 1)[0].rpartition("@")[0]
+    password = userinfo.partition(":")[2]
+    return bool(sep and scheme and password and not password.startswith("$"))
 
 
 def move_one_secret(
