@@ -48,6 +48,8 @@ SKIP_DIRS = {".git", ".venv", "node_modules", "secrets", "__pycache__"}
 # or KEYSPACE), or is one of SECRET_PARTS; a PUBLIC key or a *_FILE path is no secret.
 SECRET_INFIXES = ("PASSWORD", "PASSWD", "SECRET", "TOKEN")
 SECRET_PARTS = {"PASS", "PWD", "CREDENTIAL", "CREDENTIALS", "PRIVATE", "KEYS"}
+PLAIN_WORDS = {"MONKEY", "DONKEY", "TURKEY", "HOCKEY", "JOCKEY", "WHISKEY", "HOTKEY"}
+PLAIN_WORDS |= {"TOKENIZER", "TOKENIZERS"}  # TOKENIZERS_PARALLELISM and the like
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".tar.zst")
 APP_UID = 10001
 DISTROLESS_UID = 65532
@@ -96,6 +98,7 @@ def secret_like(name: str) -> bool:
     return any(
         any(word in part for word in SECRET_INFIXES) or part.endswith("KEY") or part in SECRET_PARTS
         for part in parts
+        if part not in PLAIN_WORDS
     )
 
 
@@ -712,6 +715,17 @@ def last_slot(node: Any) -> tuple[Any, Any, int] | None:
     return None
 
 
+def is_alias(container: Any, key: Any) -> bool:
+    """True when container[key] is `*name`: the node is written (and commented) elsewhere."""
+    child = container[key]
+    if not isinstance(child, (CommentedMap, CommentedSeq)) or child.lc.line is None:
+        return False
+    position = container.lc.key(key) if isinstance(container, CommentedMap) else None
+    if isinstance(container, CommentedSeq):
+        position = container.lc.item(key)
+    return position is not None and position[0] is not None and child.lc.line < position[0]
+
+
 def pop_trailing_gap(node: Any) -> CommentToken | None:
     """Take the lines below a mapping (they belong to its deepest last entry's token)."""
     slot = last_slot(node)
@@ -722,7 +736,7 @@ def pop_trailing_gap(node: Any) -> CommentToken | None:
     if comment and len(comment) > index and isinstance(comment[index], CommentToken):
         comment[index], below = split_trailing(comment[index])
         return below
-    return pop_trailing_gap(container[key])
+    return None if is_alias(container, key) else pop_trailing_gap(container[key])
 
 
 def is_block(node: Any) -> bool:
@@ -733,7 +747,7 @@ def is_block(node: Any) -> bool:
 
 def put_trailing_gap(node: Any, token: CommentToken) -> None:
     container, key, index = last_slot(node)  # type: ignore[misc]
-    if is_block(container[key]):
+    if is_block(container[key]) and not is_alias(container, key):
         put_trailing_gap(container[key], token)
         return
     comment = container.ca.items.setdefault(key, [None, None, None, None])
@@ -1043,10 +1057,11 @@ def move_env_secrets(
     ctx: ComposeContext, name: str, service: CommentedMap, family: Family, image: str | None
 ) -> None:
     env = service.get("environment")
-    for key, value in environment_items(env).items():
+    items = environment_items(env)
+    for key, value in items.items():
         if value and url_password(value):
             ctx.warn(name, f"[4.10] {key} holds a password in its URL: move it to a secret file")
-        if not secret_like(key):
+        if not secret_like(key) or f"{key}_FILE" in items:  # check_file_env reports both
             continue
         if not value or "${" in value:
             source = "the shell environment" if value is None else "an interpolated variable"
