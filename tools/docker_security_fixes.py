@@ -213,7 +213,7 @@ def validate_daemon(outcome: Outcome, opts: Options) -> None:
         handle.write(outcome.new)
     try:
         result = subprocess.run(  # noqa: S603 - fixed argv, our own script
-            ["/bin/sh", str(VALIDATOR), handle.name], capture_output=True, text=True, check=False
+            [sys.executable, str(VALIDATOR), handle.name], capture_output=True, text=True, check=False
         )
     finally:
         os.unlink(handle.name)
