@@ -185,11 +185,36 @@ def fix_daemon(path: Path, text: str, opts: Options) -> Outcome:
                 outcome.notes.append(f"fixed [{cis}] {key}: {json.dumps(value)}")
                 if key in DAEMON_CAVEATS and key not in current:
                     outcome.notes.append(f"warning: [{cis}] {DAEMON_CAVEATS[key]}")
+    drop_foreign_log_opts(current, merged, outcome)
     if merged != current:
         ending = "\n" if text.endswith("\n") or not text.strip() else ""
         outcome.new = json.dumps(merged, indent=json_indent(text)) + ending
         validate_daemon(outcome, opts)
     return outcome
+
+
+# Log options every driver the tool may switch to (journald, from the baseline) accepts;
+# the old driver's own ones (json-file's max-size, awslogs-region...) make dockerd refuse
+# to start: "unknown log opt 'max-size' for journald log driver".
+COMMON_LOG_OPTS = {"tag", "labels", "labels-regex", "env", "env-regex", "mode", "max-buffer-size"}
+
+
+def drop_foreign_log_opts(current: dict[str, Any], merged: dict[str, Any], out: Outcome) -> None:
+    """When the tool changes the log driver, drop the old driver's own log-opts."""
+    options = merged.get("log-opts")
+    if merged.get("log-driver") == current.get("log-driver") or not isinstance(options, dict):
+        return
+    foreign = sorted(set(options) - COMMON_LOG_OPTS)
+    if not foreign:
+        return
+    merged["log-opts"] = {k: v for k, v in options.items() if k in COMMON_LOG_OPTS}
+    if not merged["log-opts"]:
+        del merged["log-opts"]
+    old = current.get("log-driver", "json-file")
+    out.notes.append(
+        f"fixed [2.13] log-opts: {', '.join(foreign)} dropped ({old} options that "
+        f"{merged['log-driver']} does not accept)"
+    )
 
 
 def json_indent(text: str) -> str:
@@ -212,9 +237,8 @@ def validate_daemon(outcome: Outcome, opts: Options) -> None:
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
         handle.write(outcome.new)
     try:
-        result = subprocess.run(  # noqa: S603 - fixed argv, our own script
-            [sys.executable, str(VALIDATOR), handle.name], capture_output=True, text=True, check=False
-        )
+        argv = [sys.executable, str(VALIDATOR), handle.name]
+        result = subprocess.run(argv, capture_output=True, text=True, check=False)  # noqa: S603 - our own script
     finally:
         os.unlink(handle.name)
     if result.returncode != 0:

@@ -72,8 +72,21 @@ OWN_PATHS = {
 def test_daemon_paths_of_the_user_are_kept(real: Path) -> None:
     result = json.loads(fix(real / "daemon.ec2.json"))
     assert {key: result[key] for key in OWN_PATHS} == OWN_PATHS
-    assert result["log-opts"] == {"max-size": "10m", "max-file": "3"}
     assert result["icc"] is False and result["log-driver"] == "journald"
+    # json-file's own options would stop dockerd with journald (the validator's finding).
+    assert "log-opts" not in result
+
+
+def test_log_opts_every_driver_takes_are_kept(real: Path, capsys: pytest.CaptureFixture) -> None:
+    path = real / "daemon.json"
+    path.write_text(
+        '{"log-driver": "json-file", "log-opts": {"max-size": "1m", "tag": "{{.Name}}"}}'
+    )
+    assert json.loads(fix(path))["log-opts"] == {"tag": "{{.Name}}"}
+    assert "log-opts: max-size dropped (json-file options that journald" in capsys.readouterr().err
+    kept = {"log-driver": "awslogs", "log-opts": {"awslogs-region": "eu-west-1"}}
+    path.write_text(json.dumps(kept))
+    assert json.loads(fix(path))["log-opts"] == kept["log-opts"]  # driver kept: options too
 
 
 # The real dockerd judges the file (roles/docker_daemon/files/dockerd-validate); 2.9 is
@@ -93,6 +106,7 @@ def test_daemon_with_data_root_is_validated_by_dockerd_and_written(
     assert "validated with dockerd" in capsys.readouterr().err
     result = json.loads(path.read_text())
     assert {key: result[key] for key in OWN_PATHS} == OWN_PATHS
+    assert result["log-driver"] == "journald" and "log-opts" not in result
     assert not Path(OWN_PATHS["data-root"]).exists()  # the validator used its own paths
 
 
@@ -133,7 +147,8 @@ def test_engine_defaults_need_not_be_written(real: Path) -> None:
 def test_json_indentation_is_kept(real: Path) -> None:
     text = fix(real / "daemon.ec2.json")
     assert text.startswith('{\n    "data-root": "/mnt/docker-data",\n    "exec-root"')
-    assert '\n        "max-size": "10m",\n' in text and text.endswith("\n}\n")
+    assert '\n    "default-ulimits": {\n        "nofile": {\n            "Name"' in text
+    assert text.endswith("\n}\n")
     tabs = real / "tabs.json"
     tabs.write_text('{\n\t"icc": false\n}')  # tabs, no newline at the end
     text = fix(tabs)
