@@ -215,7 +215,7 @@ STANDIN_FILES = {
 # The root filesystem is cached on the host in WELLKNOWN_CACHE (rebuilt when the recipe
 # changes); everything else is removed with the other test images.
 
-WELLKNOWN_PACKAGES = ("nodejs", "curl", "apache2", "redis-server", "nginx-light")
+WELLKNOWN_PACKAGES = ("nodejs", "curl", "apache2", "redis-server", "nginx")
 WELLKNOWN_USERS = (
     "node:1000:/home/node,nginx:101:/nonexistent,mysql:999:/var/lib/mysql,mongodb:998:/data/db"
 )
