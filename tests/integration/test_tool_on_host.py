@@ -320,13 +320,13 @@ exec apache2 -DFOREGROUND "$@"
 # MySQL and MongoDB: the entrypoint's contract, then a TCP listener on their port.
 DB_ENTRYPOINT = """\
 #!/bin/sh
-# usage: db-standin USER PORT RUNDIR DATADIR VARIABLE...
-# Each VARIABLE may come as VARIABLE or VARIABLE_FILE (not both), as upstream.
+# usage: db-standin USER PORT RUNDIR DATADIR VARIABLE[,VARIABLE...] [SERVER ARGS...]
+# Each VARIABLE may come as VARIABLE or VARIABLE_FILE (not both), as upstream; the
+# server's arguments (a compose `command:`) are accepted and not used.
 set -eu
-user=$1 port=$2 rundir=$3 datadir=$4
-shift 4
+user=$1 port=$2 rundir=$3 datadir=$4 variables=$5
 [ "$(id -un)" = "$user" ] || { echo "stand-in: start it as $user" >&2; exit 1; }
-for name in "$@"; do
+for name in $(echo "$variables" | tr , ' '); do
     value=$(printenv "$name" || true) file=$(printenv "${name}_FILE" || true)
     if [ -n "$value" ] && [ -n "$file" ]; then
         echo "both $name and ${name}_FILE are set (but are exclusive)" >&2; exit 1
@@ -349,7 +349,9 @@ FROM dhtool-base/wellknown:test
 RUN install -d -o mysql -g mysql /var/lib/mysql /var/run/mysqld
 COPY --chmod=0755 db-standin mysqladmin /usr/local/bin/
 EXPOSE 3306
-CMD ["db-standin", "mysql", "3306", "/var/run/mysqld", "/var/lib/mysql", "MYSQL_ROOT_PASSWORD"]
+ENTRYPOINT ["db-standin", "mysql", "3306", "/var/run/mysqld", "/var/lib/mysql", \\
+    "MYSQL_ROOT_PASSWORD"]
+CMD ["mysqld"]
 """
 MONGO_STANDIN = """\
 FROM dhtool-base/wellknown:test
@@ -357,7 +359,8 @@ RUN install -d -o mongodb -g mongodb /data/db /data/configdb
 COPY --chmod=0755 db-standin mongosh /usr/local/bin/
 VOLUME /data/db /data/configdb
 EXPOSE 27017
-CMD ["db-standin", "mongodb", "27017", "/tmp", "/data/db", "MONGO_INITDB_ROOT_PASSWORD"]
+ENTRYPOINT ["db-standin", "mongodb", "27017", "/tmp", "/data/db", "MONGO_INITDB_ROOT_PASSWORD"]
+CMD ["mongod"]
 """
 MONGO_EXPRESS_SERVER = """\
 const fs = require('fs');
