@@ -304,7 +304,7 @@ if [ -n "${WORDPRESS_DB_PASSWORD_FILE:-}" ]; then
 fi
 [ -n "$password" ] || { echo "no database password" >&2; exit 1; }
 if [ ! -e index.html ]; then
-    cp -a /usr/src/wordpress/. .
+    cp -R /usr/src/wordpress/. .
     chown -R www-data:www-data .
 fi
 exec "$@"
@@ -346,7 +346,10 @@ exec node -e "require('net').connect(PORT, '127.0.0.1')\\
 """
 MYSQL_STANDIN = """\
 FROM dhtool-base/wellknown:test
-RUN install -d -o mysql -g mysql /var/lib/mysql /var/run/mysqld
+# As upstream: the socket directory is 1777, so a tmpfs mounted there (which takes the
+# directory's mode) is writable for whatever user mysqld runs as.
+RUN install -d -o mysql -g mysql /var/lib/mysql \\
+    && install -d -o mysql -g mysql -m 1777 /var/run/mysqld
 COPY --chmod=0755 db-standin mysqladmin /usr/local/bin/
 EXPOSE 3306
 ENTRYPOINT ["db-standin", "mysql", "3306", "/var/run/mysqld", "/var/lib/mysql", \\
