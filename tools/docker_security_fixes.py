@@ -1210,6 +1210,10 @@ def rename_env(env: Any, key: str, new_key: str, value: str) -> None:
         env.insert(position, new_key, value)
         if comment is not None:  # `PASSWORD: x  # note` keeps its note
             env.ca.items[new_key] = comment
+            token = comment[2] if len(comment) > 2 else None
+            if isinstance(token, CommentToken) and token.value.startswith("#"):
+                # The longer line passes the note's old column: keep two spaces before it.
+                token.value = " " + token.value
         return
     for index, entry in enumerate(env):
         if str(entry).partition("=")[0] == key:

@@ -185,7 +185,7 @@ def test_end_of_line_comment_follows_a_moved_secret(real: Path) -> None:
         "    image: redis:7\n"
     )
     text = fix(path)
-    assert "POSTGRES_PASSWORD_FILE: /run/secrets/db_postgres_password # change me\n" in text
+    assert "POSTGRES_PASSWORD_FILE: /run/secrets/db_postgres_password  # change me\n" in text
     assert "\n\n  # next\n  cache:\n" in text
 
 
