@@ -41,7 +41,7 @@ ORIGINAL = ROOT / "files" / "original"
 sys.path.insert(0, str(TOOL.parent))
 
 import docker_security_fixes as dsf  # noqa: E402
-import image_needs  # noqa: E402
+from dockerfix import images as image_needs  # noqa: E402
 
 WORK = "/tmp/dockhard-tool-test"
 BASE_CACHE = "/var/cache/dockhard/base"  # roles/docker_app: docker_app_base_cache

@@ -516,7 +516,7 @@ def test_write_failure_leaves_the_original(corpus: Path, monkeypatch: pytest.Mon
     def broken_replace(*_: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(dsf.os, "replace", broken_replace)
+    monkeypatch.setattr(os, "replace", broken_replace)
     with pytest.raises(OSError, match="disk full"):
         dsf.write_atomic(path, "garbage")
     assert path.read_text() == before

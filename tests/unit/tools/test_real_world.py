@@ -25,7 +25,7 @@ REAL = Path(__file__).parent / "realworld"
 sys.path.insert(0, str(TOOL.parent))
 
 import docker_security_fixes as dsf  # noqa: E402
-import image_needs  # noqa: E402
+from dockerfix import images as image_needs  # noqa: E402
 
 INPUTS = sorted(p.name for p in REAL.iterdir() if dsf.kind_of(p))
 COMPLIANT = ["compose.hardened-mongo.yaml", "daemon.hardened.json", "heredoc-hardened.Dockerfile"]

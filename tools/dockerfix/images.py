@@ -1,4 +1,4 @@
-"""What well-known official images need to start hardened (read by docker_security_fixes.py).
+"""What well-known official images need to start hardened (read by compose.py).
 
 One entry per image name (the last path component of the reference, so `library/mongo`
 and `docker.io/mongo` are both `mongo`). tools/README.md shows this table; a unit test
