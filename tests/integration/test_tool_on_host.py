@@ -36,10 +36,12 @@ pytestmark = pytest.mark.usefixtures("app_deployed")
 ROOT = Path(__file__).resolve().parents[2]
 TOOL = ROOT / "tools" / "docker_security_fixes.py"
 CORPUS = ROOT / "tests" / "unit" / "tools" / "corpus"
+REAL = ROOT / "tests" / "unit" / "tools" / "realworld"
 ORIGINAL = ROOT / "files" / "original"
 sys.path.insert(0, str(TOOL.parent))
 
 import docker_security_fixes as dsf  # noqa: E402
+from dockerfix import images as image_needs  # noqa: E402
 
 WORK = "/tmp/dockhard-tool-test"
 BASE_CACHE = "/var/cache/dockhard/base"  # roles/docker_app: docker_app_base_cache
@@ -200,6 +202,209 @@ STANDIN_FILES = {
     "distroless": {"Dockerfile": DISTROLESS_STANDIN},
     "postgres": {"Dockerfile": POSTGRES_STANDIN, "entrypoint.sh": POSTGRES_ENTRYPOINT},
 }
+
+# ----------------------------------------------------------------- well-known images
+# The real-world compose files (tests/unit/tools/realworld) name official images. Their
+# stand-ins share one root filesystem built on the host by roles/docker_app's own script
+# (debootstrap of Debian trixie plus the packages below), so nginx, apache (wordpress),
+# redis and node are Debian's real programs, started the way the official images start
+# them: nginx and apache as root, binding port 80 and switching to their own user;
+# redis, node, mysql and mongo as the user the tool sets. MySQL and MongoDB are not in
+# Debian: their stand-ins keep the official entrypoints' contract (non-root start,
+# NAME or NAME_FILE, the socket and data directories) and answer on their port with node.
+# The root filesystem is cached on the host in WELLKNOWN_CACHE (rebuilt when the recipe
+# changes); everything else is removed with the other test images.
+
+WELLKNOWN_PACKAGES = ("nodejs", "curl", "apache2", "redis-server", "nginx")
+WELLKNOWN_USERS = (
+    "node:1000:/home/node,nginx:101:/nonexistent,mysql:999:/var/lib/mysql,mongodb:998:/data/db"
+)
+WELLKNOWN_CACHE = "/var/cache/dockhard/tool-test"
+BASE_SCRIPT = "/usr/local/sbin/dockhard-base-image"  # roles/docker_app: docker_app_base_script
+
+# Ports published by the real-world files, moved off ports the test host may use.
+REAL_PORTS = {
+    "compose.wordpress.yaml": ("- 80:80", "- 15081:80"),
+    "compose.mongo.yaml": ("- 8081:8081", "- 15082:8081"),
+    "compose.formatting.yaml": ('"127.0.0.1:8080:80"', '"127.0.0.1:15083:80"'),
+}
+
+NGINX_CONF = """\
+# As the official image: master as root, workers as nginx, pid and caches where it keeps them.
+user nginx;
+worker_processes 1;
+pid /var/run/nginx.pid;
+error_log /dev/stderr notice;
+events { worker_connections 64; }
+http {
+    access_log /dev/stdout;
+    client_body_temp_path /var/cache/nginx/client_temp;
+    proxy_temp_path /var/cache/nginx/proxy_temp;
+    fastcgi_temp_path /var/cache/nginx/fastcgi_temp;
+    uwsgi_temp_path /var/cache/nginx/uwsgi_temp;
+    scgi_temp_path /var/cache/nginx/scgi_temp;
+    server { listen 80; location / { return 200 "ok\\n"; } }
+}
+"""
+NGINX_STANDIN = """\
+FROM dhtool-base/wellknown:test
+COPY nginx.conf /etc/nginx/nginx.conf
+RUN ln -sf /dev/stderr /var/log/nginx/error.log && ln -sf /dev/stdout /var/log/nginx/access.log
+EXPOSE 80
+STOPSIGNAL SIGQUIT
+CMD ["nginx", "-g", "daemon off;"]
+"""
+
+REDIS_STANDIN = """\
+FROM dhtool-base/wellknown:test
+RUN install -d -o redis -g redis -m 0755 /data
+WORKDIR /data
+EXPOSE 6379
+CMD ["redis-server", "--dir", "/data", "--protected-mode", "no", "--logfile", ""]
+"""
+
+# The input runs `node server.js`: the app it means is part of its stand-in.
+NODE_SERVER = "require('http').createServer((q, r) => r.end('ok')).listen(3000);\n"
+NODE_STANDIN = """\
+FROM dhtool-base/wellknown:test
+COPY server.js /home/node/app/server.js
+WORKDIR /home/node/app
+CMD ["node"]
+"""
+
+# php:apache's layout: logs to the container's output, run and lock directories of
+# www-data that the tool mounts tmpfs on, WordPress copied into the volume at start.
+WORDPRESS_STANDIN = """\
+FROM dhtool-base/wellknown:test
+RUN sed -ri -e 's!^(\\s*CustomLog)\\s+\\S+!\\1 /proc/self/fd/1!g' \\
+        -e 's!^(\\s*ErrorLog)\\s+\\S+!\\1 /proc/self/fd/2!g' \\
+        /etc/apache2/apache2.conf /etc/apache2/conf-available/*.conf \\
+        /etc/apache2/sites-available/*.conf \\
+    && install -d -o www-data -g www-data -m 0755 /var/run/apache2 /var/lock/apache2 \\
+    && rm -f /var/www/html/index.html && chown www-data:www-data /var/www/html \\
+    && chmod 1777 /var/www/html && install -d /usr/src/wordpress \\
+    && echo 'WordPress stand-in' > /usr/src/wordpress/index.html
+COPY --chmod=0755 docker-entrypoint.sh apache2-foreground /usr/local/bin/
+WORKDIR /var/www/html
+EXPOSE 80
+STOPSIGNAL SIGWINCH
+ENTRYPOINT ["docker-entrypoint.sh"]
+CMD ["apache2-foreground"]
+"""
+WORDPRESS_ENTRYPOINT = """\
+#!/bin/sh
+# The official entrypoint's contract: root start, WORDPRESS_DB_PASSWORD or its _FILE
+# (not both), WordPress copied into /var/www/html and given to www-data.
+set -eu
+[ "$(id -u)" = 0 ] || { echo "wordpress stand-in: starts as root" >&2; exit 1; }
+password=${WORDPRESS_DB_PASSWORD:-}
+if [ -n "${WORDPRESS_DB_PASSWORD_FILE:-}" ]; then
+    [ -z "$password" ] || { echo "both WORDPRESS_DB_PASSWORD and _FILE are set" >&2; exit 1; }
+    password=$(cat "$WORDPRESS_DB_PASSWORD_FILE")
+fi
+[ -n "$password" ] || { echo "no database password" >&2; exit 1; }
+if [ ! -e index.html ]; then
+    cp -R /usr/src/wordpress/. .
+    chown -R www-data:www-data .
+fi
+exec "$@"
+"""
+APACHE_FOREGROUND = """\
+#!/bin/sh
+set -e
+. /etc/apache2/envvars
+rm -f /var/run/apache2/apache2.pid
+exec apache2 -DFOREGROUND "$@"
+"""
+
+# MySQL and MongoDB: the entrypoint's contract, then a TCP listener on their port.
+DB_ENTRYPOINT = """\
+#!/bin/sh
+# usage: db-standin USER PORT RUNDIR DATADIR VARIABLE[,VARIABLE...] [SERVER ARGS...]
+# Each VARIABLE may come as VARIABLE or VARIABLE_FILE (not both), as upstream; the
+# server's arguments (a compose `command:`) are accepted and not used.
+set -eu
+user=$1 port=$2 rundir=$3 datadir=$4 variables=$5
+[ "$(id -un)" = "$user" ] || { echo "stand-in: start it as $user" >&2; exit 1; }
+for name in $(echo "$variables" | tr , ' '); do
+    value=$(printenv "$name" || true) file=$(printenv "${name}_FILE" || true)
+    if [ -n "$value" ] && [ -n "$file" ]; then
+        echo "both $name and ${name}_FILE are set (but are exclusive)" >&2; exit 1
+    fi
+    if [ -n "$file" ]; then value=$(cat "$file"); fi
+    [ -n "$value" ] || { echo "$name is required" >&2; exit 1; }
+done
+[ -e "$datadir/initialized" ] || date > "$datadir/initialized"
+echo $$ > "$rundir/standin.pid"
+exec node -e "require('net').createServer((s) => s.end()).listen($port)"
+"""
+# The health check commands the tool writes for them, answering as the real ones would.
+PORT_PROBE = """\
+#!/bin/sh
+exec node -e "require('net').connect(PORT, '127.0.0.1')\\
+.on('connect', () => process.exit(0)).on('error', () => process.exit(1))"
+"""
+MYSQL_STANDIN = """\
+FROM dhtool-base/wellknown:test
+# As upstream: the socket directory is 1777, so a tmpfs mounted there (which takes the
+# directory's mode) is writable for whatever user mysqld runs as.
+RUN install -d -o mysql -g mysql /var/lib/mysql \\
+    && install -d -o mysql -g mysql -m 1777 /var/run/mysqld
+COPY --chmod=0755 db-standin mysqladmin /usr/local/bin/
+EXPOSE 3306
+ENTRYPOINT ["db-standin", "mysql", "3306", "/var/run/mysqld", "/var/lib/mysql", \\
+    "MYSQL_ROOT_PASSWORD"]
+CMD ["mysqld"]
+"""
+MONGO_STANDIN = """\
+FROM dhtool-base/wellknown:test
+RUN install -d -o mongodb -g mongodb /data/db /data/configdb
+COPY --chmod=0755 db-standin mongosh /usr/local/bin/
+VOLUME /data/db /data/configdb
+EXPOSE 27017
+ENTRYPOINT ["db-standin", "mongodb", "27017", "/tmp", "/data/db", "MONGO_INITDB_ROOT_PASSWORD"]
+CMD ["mongod"]
+"""
+MONGO_EXPRESS_SERVER = """\
+const fs = require('fs');
+const name = 'ME_CONFIG_MONGODB_ADMINPASSWORD';
+const file = process.env[name + '_FILE'];
+if (!process.env[name] && !(file && fs.readFileSync(file, 'utf8'))) {
+  console.error(name + ' is required'); process.exit(1);
+}
+require('http').createServer((q, r) => r.end('ok')).listen(8081);
+"""
+MONGO_EXPRESS_STANDIN = """\
+FROM dhtool-base/wellknown:test
+COPY server.js /app/server.js
+WORKDIR /app
+EXPOSE 8081
+CMD ["node", "/app/server.js"]
+"""
+
+# Image name in the inputs -> stand-in build context.
+WELLKNOWN = {
+    "nginx:1.27-alpine": {"Dockerfile": NGINX_STANDIN, "nginx.conf": NGINX_CONF},
+    "redis:7-alpine": {"Dockerfile": REDIS_STANDIN},
+    "node:20-alpine": {"Dockerfile": NODE_STANDIN, "server.js": NODE_SERVER},
+    "wordpress:latest": {
+        "Dockerfile": WORDPRESS_STANDIN,
+        "docker-entrypoint.sh": WORDPRESS_ENTRYPOINT,
+        "apache2-foreground": APACHE_FOREGROUND,
+    },
+    "mysql:8.0": {
+        "Dockerfile": MYSQL_STANDIN,
+        "db-standin": DB_ENTRYPOINT,
+        "mysqladmin": PORT_PROBE.replace("PORT", "3306"),
+    },
+    "mongo": {
+        "Dockerfile": MONGO_STANDIN,
+        "db-standin": DB_ENTRYPOINT,
+        "mongosh": PORT_PROBE.replace("PORT", "27017"),
+    },
+    "mongo-express": {"Dockerfile": MONGO_EXPRESS_STANDIN, "server.js": MONGO_EXPRESS_SERVER},
+}
+
 
 # ----------------------------------------------------------------- corpus images to build
 # Build contexts for two corpus Dockerfiles (the corpus holds only the Dockerfiles).
@@ -381,9 +586,22 @@ def workspace(host, wheelhouse, tmp_path_factory) -> str:
         write_tree(tree / "images" / name, files)
     (tree / "images" / "compose.yaml").write_text(f"services:\n{IMAGES_COMPOSE}")
     harden(tree / "images")
+    # The real-world compose files of well-known images, on free ports, hardened.
+    shutil.copytree(REAL, tree / "real", ignore=shutil.ignore_patterns("expected"))
+    for name, (old, new) in REAL_PORTS.items():
+        text = (tree / "real" / name).read_text()
+        assert text.count(old) == 1, name
+        (tree / "real" / name).write_text(text.replace(old, new))
+    for name in REAL_PORTS:
+        project = tree / "real" / name.split(".")[1]
+        project.mkdir()
+        shutil.move(tree / "real" / name, project / "compose.yaml")
+        harden(project)
     # The stand-ins' build contexts (not hardened: they stand for upstream images).
     for name, files in STANDIN_FILES.items():
         write_tree(tree / "standins" / name, files)
+    for ref, files in WELLKNOWN.items():
+        write_tree(tree / "wellknown" / ref.replace(":", "_"), files)
     shutil.copytree(wheelhouse, tree / "standins" / "python" / "wheelhouse")
     bundle = local / "bundle.tar"
     with tarfile.open(bundle, "w") as tar:
@@ -428,6 +646,26 @@ def standins(host, workspace):
     # Children first: a stand-in built FROM another one keeps it otherwise.
     for ref in reversed(made):
         host.run(" ".join([*DOCKER, "image", "rm", ref]))
+
+
+@pytest.fixture(scope="module")
+def wellknown_standins(host, workspace):
+    """The well-known images' stand-ins under their names; removed afterwards."""
+    recipe = " ".join((*WELLKNOWN_PACKAGES, WELLKNOWN_USERS, BASE_SCRIPT))
+    tar = f"{WELLKNOWN_CACHE}/wellknown-{hashlib.sha256(recipe.encode()).hexdigest()[:12]}.tar"
+    if host.run(f"test -s {tar}").rc != 0:
+        run_ok(host, BASE_SCRIPT, tar, "no", WELLKNOWN_USERS, *WELLKNOWN_PACKAGES)
+    docker(host, "import", "--change", f"LABEL {LABEL}", tar, "dhtool-base/wellknown:test")
+    made = []
+    for ref in WELLKNOWN:
+        if host.run(" ".join([*DOCKER, "image", "inspect", ref])).rc == 0:
+            continue  # a real image of that name is used as it is
+        build(host, ref, f"{workspace}/wellknown/{ref.replace(':', '_')}")
+        made.append(ref)
+    yield
+    for ref in made:
+        host.run(" ".join([*DOCKER, "image", "rm", ref]))
+    host.run(" ".join([*DOCKER, "image", "rm", "dhtool-base/wellknown:test"]))
 
 
 @pytest.fixture(scope="module")
@@ -501,3 +739,59 @@ def test_original_exercise_hardened_by_the_tool_starts_healthy(host, exercise_st
     listing = docker(host, "run", "--rm", "--network", "none", "--entrypoint", "ls",
                      web["Image"], "-a", "/app")  # fmt: skip
     assert "app.py" in listing.split() and "secrets" not in listing.split()
+
+
+# Per image: the capabilities the tool adds, and the user its main process ends up as.
+RUNS_AS = {
+    "nginx:1.27-alpine": "nginx",
+    "wordpress:latest": "www-data",
+    "redis:7-alpine": "redis",
+    "node:20-alpine": "node",
+    "mysql:8.0": "mysql",
+    "mongo": "mongodb",
+    "mongo-express": "node",
+}
+
+
+@pytest.mark.parametrize("project", sorted(n.split(".")[1] for n in REAL_PORTS))
+def test_hardened_well_known_images_start_healthy(host, workspace, wellknown_standins, project):
+    """The compose files the tool writes for well-known images start, read-only, ALL dropped."""
+    folder = f"{workspace}/real/{project}"
+    try:
+        containers = start(host, f"dhtool-{project}", folder)
+        for service, container in containers.items():
+            image = container["Config"]["Image"]
+            needs = image_needs.needs_of(dsf.split_image(image)[1])
+            assert needs.known, f"{image} is not in the image table"
+            assert container["State"]["Health"]["Status"] == "healthy", service
+            assert container["HostConfig"]["ReadonlyRootfs"] is True, service
+            assert container["HostConfig"]["CapDrop"] == ["ALL"], service
+            assert sorted(container["HostConfig"]["CapAdd"] or []) == sorted(needs.cap_add)
+            first, children = process_users(host, container["Id"])
+            if needs.cap_add:  # starts as root, its workers run as its own user
+                assert first == "root" and children == {RUNS_AS[image]}, (service, children)
+            else:  # non-root from the first process on
+                assert first == RUNS_AS[image] and children <= {RUNS_AS[image]}, service
+    finally:
+        take_down(host, f"dhtool-{project}", folder)
+
+
+def process_users(host, container: str) -> tuple[str, set[str]]:
+    """The user of the container's PID 1 and of its children, as the container names them."""
+    script = (
+        "stat -c %U /proc/1; for d in /proc/[0-9]*; do "
+        '[ "$(cut -d" " -f4 "$d/stat" 2>/dev/null)" = 1 ] && stat -c %U "$d"; done; true'
+    )
+    users = docker(host, "exec", container, "sh", "-c", script).split()
+    return users[0], set(users[1:])
+
+
+def test_docker_compose_config_accepts_the_hardened_real_world_files(host, workspace):
+    for name in REAL_PORTS:
+        project = name.split(".")[1]
+        argv = [*compose(f"dhtool-{project}", f"{workspace}/real/{project}"), "config"]
+        config = json.loads(run_ok(host, *argv, "--format", "json"))
+        assert config["services"], name
+        for service, spec in config["services"].items():
+            assert spec.get("read_only") is True, f"{name}: {service}"
+            assert spec.get("cap_drop") == ["ALL"], f"{name}: {service}"

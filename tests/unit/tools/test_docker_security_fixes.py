@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
@@ -12,8 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import dockerfile
 import pytest
-from dockerfile_parse import DockerfileParser
 from ruamel.yaml import YAML
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -52,14 +51,15 @@ def fix(path: Path, *extra: str) -> str:
     return path.read_text()
 
 
-def final_stage(text: str) -> list[dict[str, Any]]:
-    structure = DockerfileParser(fileobj=io.BytesIO(text.encode())).structure
-    starts = [i for i, item in enumerate(structure) if item["instruction"] == "FROM"]
-    return structure[starts[-1] :]
+def final_stage(text: str) -> list[dockerfile.Command]:
+    structure = dockerfile.parse_string(text)
+    starts = [i for i, item in enumerate(structure) if item.cmd.upper() == "FROM"]
+    return list(structure[starts[-1] :])
 
 
 def instructions(text: str, name: str) -> list[str]:
-    return [i["value"] for i in final_stage(text) if i["instruction"] == name]
+    """The text after the keyword of each `name` instruction of the final stage."""
+    return [i.original.split(None, 1)[1] for i in final_stage(text) if i.cmd.upper() == name]
 
 
 def load(path: Path) -> Any:
@@ -221,7 +221,8 @@ def test_exercise_web_keeps_its_user_and_gets_wget_healthcheck(corpus: Path) -> 
 
 def test_stage_chain_takes_family_and_port_from_the_parent_stage(corpus: Path) -> None:
     text = fix(corpus / "node-stage-chain.Dockerfile")
-    assert any("adduser -S" in r for r in instructions(text, "RUN"))
+    assert instructions(text, "USER") == ["node"]  # the node image's own user
+    assert 'CMD ["wget"' in instructions(text, "HEALTHCHECK")[0]  # alpine's busybox
     assert "http://127.0.0.1:3000/" in instructions(text, "HEALTHCHECK")[0]
     assert "copy src/ ./src/" in text  # keyword case kept
     assert "RUN npm ci --omit=dev" in text
@@ -443,8 +444,11 @@ def test_daemon_merges_baseline_and_keeps_user_keys(corpus: Path) -> None:
             elif key == "default-ulimits":
                 assert result[key]["nofile"]["Soft"] == 1024  # user's own limit kept
                 assert result[key]["nproc"] == value["nproc"]
+            elif key in dsf.ENGINE_DEFAULTS:  # absent means the engine's (hardened) default
+                assert result.get(key, dsf.ENGINE_DEFAULTS[key]) == value, (cis, key)
             else:
                 assert result[key] == value, (cis, key)
+    assert result["insecure-registries"] == []  # the user's insecure registry is gone
     assert result["data-root"] == "/srv/docker"
     assert result["log-opts"] == {"awslogs-region": "eu-west-1"}
 
@@ -512,7 +516,7 @@ def test_write_failure_leaves_the_original(corpus: Path, monkeypatch: pytest.Mon
     def broken_replace(*_: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(dsf.os, "replace", broken_replace)
+    monkeypatch.setattr(os, "replace", broken_replace)
     with pytest.raises(OSError, match="disk full"):
         dsf.write_atomic(path, "garbage")
     assert path.read_text() == before
@@ -526,7 +530,8 @@ def test_diff_prints_unified_diff_and_writes_nothing(
     before = path.read_text()
     assert run("--diff", path) == 0
     out = capsys.readouterr().out
-    assert out.startswith(f"--- {path} (original)\n+++ {path} (hardened)\n@@")
+    name = path.as_posix().lstrip("/")  # as git names an absolute path
+    assert out.startswith(f"--- a/{name}\n+++ b/{name}\n@@")
     assert '-      - "15000:5000"' in out and '+      - "127.0.0.1:15000:5000"' in out
     assert "secrets/db_postgres_password (new secret file, value not shown)" in out
     assert path.read_text() == before and not (path.parent / "secrets").exists()
