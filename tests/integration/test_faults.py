@@ -224,3 +224,10 @@ def test_faults_restart_by_hand_still_works(host, healed):
     # The last good daemon.json is the hardened one: an admin's restart comes back.
     restart_docker(host)
     assert engine_state(host) == "active"
+    # live-restore: the containers ran through it and turn healthy again.
+    healthy = (
+        "for i in $(seq 90); do"
+        ' [ "$(docker ps --filter health=healthy --quiet | wc -l)" = 2 ] && exit 0;'
+        " sleep 1; done; docker ps; exit 1"
+    )
+    run_ok(host, "sh", "-c", healthy)
