@@ -1,0 +1,320 @@
+#!/usr/bin/python
+# dockhard: patch currency of the host's images against Debian's security suite (CIS 4.4).
+"""Which Debian packages of each image the security suite has a newer version of, read-only.
+
+For each image the module copies the dpkg database out of a created (never started)
+container, reads the security suite's package index of the image's release from the
+mirror over http, and compares versions with Debian's ordering. Nothing in any image
+changes; the container is removed again.
+"""
+
+from __future__ import annotations
+
+import datetime
+import email.utils
+import io
+import json
+import lzma
+import re
+import subprocess
+import tarfile
+import urllib.error
+import urllib.request
+
+from ansible.module_utils.basic import AnsibleModule
+
+DOCUMENTATION = r"""
+module: dockhard_image_patches
+short_description: Pending Debian security updates of each image on the host (CIS 4.4)
+description:
+  - Reads the dpkg database of every selected image and the security suite's package index
+    (C(<codename>-security)) of its Debian release, and lists the installed packages the suite
+    has a newer version of, with the installed and the fixed version.
+  - Returns a CIS 4.4 finding in RV(findings) - PASS when no image has a pending security
+    update. That is dockhard's own criterion: the benchmark keeps 4.4 manual.
+  - Changes nothing; supports check mode.
+options:
+  image_filters:
+    description: docker image ls filters that select the images (default all).
+    type: list
+    elements: str
+    default: []
+  security_mirror:
+    description: Debian security archive, read over plain http like apt does.
+    type: str
+    default: http://deb.debian.org/debian-security
+  packages:
+    description: Also return every installed package of each image (for an SBOM).
+    type: bool
+    default: false
+author: dockhard
+"""
+
+RETURN = r"""
+images:
+  description: Per image id, digest, tags, release, package count, pending updates (and packages).
+  type: list
+  returned: always
+findings:
+  description: The CIS 4.4 finding, status PASS or FAIL and evidence lines.
+  type: dict
+  returned: always
+"""
+
+STATUS_FIELDS = ("Package", "Version", "Architecture", "Source", "Status")
+TIMEOUT = 30
+
+
+class Unreadable(Exception):
+    """Something the answer depends on could not be read."""
+
+
+# ---------------------------------------------------------------- Debian versions
+def _order(char: str) -> int:
+    """dpkg's weight of one non-digit character: ~ first, letters before other characters."""
+    if char == "~":
+        return -1
+    if char.isalpha():
+        return ord(char)
+    return ord(char) + 256
+
+
+def _compare_part(a: str, b: str) -> int:
+    """dpkg's verrevcmp: alternate non-digit and digit runs."""
+    while a or b:
+        a_text, a = re.match(r"([^0-9]*)(.*)", a).groups()
+        b_text, b = re.match(r"([^0-9]*)(.*)", b).groups()
+        for i in range(max(len(a_text), len(b_text))):
+            ca = _order(a_text[i]) if i < len(a_text) else 0
+            cb = _order(b_text[i]) if i < len(b_text) else 0
+            if ca != cb:
+                return -1 if ca < cb else 1
+        a_num, a = re.match(r"([0-9]*)(.*)", a).groups()
+        b_num, b = re.match(r"([0-9]*)(.*)", b).groups()
+        if int(a_num or 0) != int(b_num or 0):
+            return -1 if int(a_num or 0) < int(b_num or 0) else 1
+    return 0
+
+
+def _split(version: str) -> tuple[int, str, str]:
+    epoch, _, rest = version.rpartition(":") if ":" in version else ("0", "", version)
+    upstream, _, revision = rest.rpartition("-") if "-" in rest else (rest, "", "")
+    return int(epoch or 0), upstream, revision
+
+
+def compare_versions(a: str, b: str) -> int:
+    """-1, 0 or 1 as Debian orders the versions a and b (dpkg --compare-versions)."""
+    ea, ua, ra = _split(a)
+    eb, ub, rb = _split(b)
+    if ea != eb:
+        return -1 if ea < eb else 1
+    return _compare_part(ua, ub) or _compare_part(ra, rb)
+
+
+# ---------------------------------------------------------------- control files
+def stanzas(text: str) -> list[dict[str, str]]:
+    """Paragraphs of a Debian control file (dpkg status, Packages) with the fields we use."""
+    out = []
+    for block in re.split(r"\n\s*\n", text):
+        fields: dict[str, str] = {}
+        for line in block.splitlines():
+            if line[:1] in (" ", "\t") or ":" not in line:
+                continue
+            key, _, value = line.partition(":")
+            fields[key] = value.strip()
+        if "Package" in fields:
+            out.append(fields)
+    return out
+
+
+def installed_packages(status_text: str) -> list[dict[str, str]]:
+    """Installed packages of a dpkg status file: name, version, architecture, source."""
+    packages = []
+    for s in stanzas(status_text):
+        if not s.get("Status", "").endswith(" installed"):
+            continue
+        source = s.get("Source", s["Package"]).split(" ")[0]
+        packages.append(
+            {
+                "name": s["Package"],
+                "version": s["Version"],
+                "architecture": s.get("Architecture", ""),
+                "source": source,
+            }
+        )
+    return sorted(packages, key=lambda p: (p["name"], p["architecture"]))
+
+
+def os_release(text: str) -> dict[str, str]:
+    pairs = (line.split("=", 1) for line in text.splitlines() if "=" in line)
+    return {k: v.strip().strip('"') for k, v in pairs}
+
+
+def pending_updates(packages: list[dict], index: dict[str, dict]) -> list[dict]:
+    """Installed packages whose version in the security suite is newer."""
+    pending = []
+    for p in packages:
+        fix = index.get(p["name"])
+        if fix and compare_versions(fix["Version"], p["version"]) > 0:
+            pending.append(
+                {
+                    "package": p["name"],
+                    "source": p["source"],
+                    "installed": p["version"],
+                    "fixed": fix["Version"],
+                    "filename": fix.get("Filename", ""),
+                }
+            )
+    return pending
+
+
+# ---------------------------------------------------------------- reading
+class Reader:
+    def __init__(self, module: AnsibleModule) -> None:
+        self.module = module
+        self.mirror = module.params["security_mirror"].rstrip("/")
+        self._indexes: dict[tuple[str, str], dict[str, dict]] = {}
+        self._published: dict[str, str | None] = {}
+
+    def run(self, argv: list[str], binary: bool = False) -> subprocess.CompletedProcess:
+        return subprocess.run(argv, capture_output=True, check=False, timeout=120, text=not binary)
+
+    def docker_json(self, argv: list[str]):
+        result = self.run(["docker", *argv])
+        if result.returncode != 0:
+            raise Unreadable(f"docker {' '.join(argv[:2])}: {result.stderr.strip()}")
+        return json.loads(result.stdout) if result.stdout.strip() else []
+
+    def images(self, filters: list[str]) -> list[dict]:
+        argv = ["docker", "image", "ls", "--quiet", "--no-trunc"]
+        result = self.run(argv + [f"--filter={f}" for f in filters])
+        if result.returncode != 0:
+            raise Unreadable(f"docker image ls: {result.stderr.strip()}")
+        ids = sorted(set(result.stdout.split()))
+        return self.docker_json(["image", "inspect", *ids]) if ids else []
+
+    def files_of(self, image_id: str, paths: list[str]) -> dict[str, str]:
+        """Files of the image, copied from a created container that never starts."""
+        created = self.run(["docker", "create", "--network", "none", image_id, "/nonexistent"])
+        if created.returncode != 0:
+            raise Unreadable(f"docker create {image_id[:19]}: {created.stderr.strip()}")
+        container = created.stdout.strip()
+        try:
+            out = {}
+            for path in paths:
+                copied = self.run(["docker", "cp", "--follow-link", f"{container}:{path}", "-"], binary=True)
+                if copied.returncode == 0:
+                    with tarfile.open(fileobj=io.BytesIO(copied.stdout)) as archive:
+                        member = archive.next()
+                        handle = archive.extractfile(member) if member else None
+                        out[path] = handle.read().decode("utf-8", "replace") if handle else ""
+            return out
+        finally:
+            self.run(["docker", "rm", "--force", container])
+
+    def security_index(self, codename: str, architecture: str) -> dict[str, dict]:
+        key = (codename, architecture)
+        if key not in self._indexes:
+            url = f"{self.mirror}/dists/{codename}-security/main/binary-{architecture}/Packages.xz"
+            try:
+                with urllib.request.urlopen(url, timeout=TIMEOUT) as answer:  # noqa: S310 - http mirror
+                    text = lzma.decompress(answer.read()).decode("utf-8", "replace")
+            except (OSError, lzma.LZMAError) as err:
+                raise Unreadable(f"cannot read {url}: {err}") from err
+            index: dict[str, dict] = {}
+            for s in stanzas(text):
+                known = index.get(s["Package"])
+                if not known or compare_versions(s["Version"], known["Version"]) > 0:
+                    index[s["Package"]] = s
+            self._indexes[key] = index
+        return self._indexes[key]
+
+    def published(self, filename: str) -> str | None:
+        """When the mirror published the fixed package (its Last-Modified), ISO 8601."""
+        if filename and filename not in self._published:
+            request = urllib.request.Request(f"{self.mirror}/{filename}", method="HEAD")
+            try:
+                with urllib.request.urlopen(request, timeout=TIMEOUT) as answer:  # noqa: S310
+                    stamp = email.utils.parsedate_to_datetime(answer.headers["Last-Modified"])
+                    self._published[filename] = stamp.astimezone(datetime.timezone.utc).isoformat()
+            except (OSError, TypeError, ValueError):
+                self._published[filename] = None
+        return self._published.get(filename)
+
+
+def image_report(reader: Reader, image: dict, with_packages: bool) -> dict:
+    files = reader.files_of(image["Id"], ["/var/lib/dpkg/status", "/etc/os-release"])
+    entry = {
+        "id": image["Id"],
+        "tags": image.get("RepoTags") or [],
+        "digests": image.get("RepoDigests") or [],
+        "created": image.get("Created", ""),
+        "labels": (image.get("Config") or {}).get("Labels") or {},
+    }
+    if "/var/lib/dpkg/status" not in files:
+        return {**entry, "debian": False, "error": "no dpkg database: not a Debian image"}
+    release = os_release(files.get("/etc/os-release", ""))
+    packages = installed_packages(files["/var/lib/dpkg/status"])
+    codename = release.get("VERSION_CODENAME", "")
+    architecture = image.get("Architecture") or "amd64"
+    entry.update(debian=True, codename=codename, os=release.get("PRETTY_NAME", ""))
+    entry["package_count"] = len(packages)
+    if with_packages:
+        entry["packages"] = packages
+    try:
+        pending = pending_updates(packages, reader.security_index(codename, architecture))
+    except Unreadable as err:
+        return {**entry, "error": str(err)}
+    for update in pending:
+        update["published"] = reader.published(update.pop("filename"))
+    entry["pending"] = pending
+    dates = [u["published"] for u in pending if u["published"]]
+    entry["oldest_pending"] = min(dates) if dates else None
+    return entry
+
+
+def image_label(entry: dict) -> str:
+    return (entry["tags"] or [entry["id"][:19]])[0]
+
+
+def finding(entries: list[dict]) -> dict:
+    """CIS 4.4 by dockhard's criterion: no image has a pending security update."""
+    note = "dockhard's criterion (CIS keeps 4.4 manual): no pending Debian security update"
+    evidence = [note]
+    ok = True
+    for e in entries:
+        name = image_label(e)
+        if e.get("error"):
+            ok = ok and not e.get("debian")
+            evidence.append(f"{name}: {e['error']}")
+        elif e["pending"]:
+            ok = False
+            fixes = ", ".join(f"{u['package']} {u['installed']} -> {u['fixed']}" for u in e["pending"])
+            evidence.append(f"{name}: {len(e['pending'])} pending ({e['codename']}-security): {fixes}")
+        else:
+            evidence.append(f"{name}: {e['package_count']} packages, none pending")
+    if not entries:
+        evidence.append("no images on the host")
+    return {"status": "PASS" if ok else "FAIL", "evidence": evidence}
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "image_filters": {"type": "list", "elements": "str", "default": []},
+            "security_mirror": {"type": "str", "default": "http://deb.debian.org/debian-security"},
+            "packages": {"type": "bool", "default": False},
+        },
+        supports_check_mode=True,
+    )
+    reader = Reader(module)
+    try:
+        images = reader.images(module.params["image_filters"])
+        entries = [image_report(reader, i, module.params["packages"]) for i in images]
+    except Unreadable as err:
+        module.fail_json(msg=str(err))
+    module.exit_json(changed=False, images=entries, findings={"4.4": finding(entries)})
+
+
+if __name__ == "__main__":
+    main()
