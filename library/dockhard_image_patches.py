@@ -202,7 +202,9 @@ class Reader:
         try:
             out = {}
             for path in paths:
-                copied = self.run(["docker", "cp", "--follow-link", f"{container}:{path}", "-"], binary=True)
+                copied = self.run(
+                    ["docker", "cp", "--follow-link", f"{container}:{path}", "-"], binary=True
+                )
                 if copied.returncode == 0:
                     with tarfile.open(fileobj=io.BytesIO(copied.stdout)) as archive:
                         member = archive.next()
@@ -232,7 +234,8 @@ class Reader:
     def published(self, filename: str) -> str | None:
         """When the mirror published the fixed package (its Last-Modified), ISO 8601."""
         if filename and filename not in self._published:
-            request = urllib.request.Request(f"{self.mirror}/{filename}", method="HEAD")
+            url = f"{self.mirror}/{filename}"
+            request = urllib.request.Request(url, method="HEAD")  # noqa: S310 - http mirror
             try:
                 with urllib.request.urlopen(request, timeout=TIMEOUT) as answer:  # noqa: S310
                     stamp = email.utils.parsedate_to_datetime(answer.headers["Last-Modified"])
@@ -250,6 +253,9 @@ def image_report(reader: Reader, image: dict, with_packages: bool) -> dict:
         "digests": image.get("RepoDigests") or [],
         "created": image.get("Created", ""),
         "labels": (image.get("Config") or {}).get("Labels") or {},
+        "user": (image.get("Config") or {}).get("User") or "",
+        "healthcheck": bool((image.get("Config") or {}).get("Healthcheck")),
+        "size": image.get("Size", 0),
     }
     if "/var/lib/dpkg/status" not in files:
         return {**entry, "debian": False, "error": "no dpkg database: not a Debian image"}
@@ -289,8 +295,12 @@ def finding(entries: list[dict]) -> dict:
             evidence.append(f"{name}: {e['error']}")
         elif e["pending"]:
             ok = False
-            fixes = ", ".join(f"{u['package']} {u['installed']} -> {u['fixed']}" for u in e["pending"])
-            evidence.append(f"{name}: {len(e['pending'])} pending ({e['codename']}-security): {fixes}")
+            fixes = ", ".join(
+                f"{u['package']} {u['installed']} -> {u['fixed']}" for u in e["pending"]
+            )
+            evidence.append(
+                f"{name}: {len(e['pending'])} pending ({e['codename']}-security): {fixes}"
+            )
         else:
             evidence.append(f"{name}: {e['package_count']} packages, none pending")
     if not entries:
