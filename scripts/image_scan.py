@@ -7,7 +7,8 @@ library/dockhard_image_patches.py runs on the host (through Ansible, so an EC2 h
 works as the local one does): it reads each image's dpkg database and the Debian
 security suite's index. This script prints one row per image (packages, pending
 security updates, the oldest pending fix) and writes, next to the compliance report:
-- reports/compliance/<host>.patches.json: pending updates per image, installed vs fixed;
+- reports/compliance/<host>.patches.json: pending updates per image, installed vs fixed
+  (--phase before: <host>.patches.before.json, the "before" of docs/summary_report.md);
 - reports/compliance/<host>.sbom/<image>.cdx.json: CycloneDX 1.6, one per Debian image,
   tied to the image's digest (its ID), with its dpkg packages and, for the web image,
   the Python packages of the hash-pinned files/app/requirements.txt.
@@ -159,7 +160,7 @@ def file_name(image: dict) -> str:
     return image_name(image).replace("/", "_").replace(":", "_") + ".cdx.json"
 
 
-def write_reports(host: str, answer: dict, out: Path) -> list[Path]:
+def write_reports(host: str, answer: dict, out: Path, phase: str = "after") -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     images = answer["images"]
     patches = {
@@ -169,7 +170,8 @@ def write_reports(host: str, answer: dict, out: Path) -> list[Path]:
         "status": answer["findings"]["4.4"]["status"],
         "images": [summary(i) for i in images],
     }
-    written = [out / f"{host}.patches.json"]
+    suffix = ".before" if phase == "before" else ""
+    written = [out / f"{host}.patches{suffix}.json"]
     written[0].write_text(json.dumps(patches, indent=2) + "\n")
     sbom_dir = out / f"{host}.sbom"
     sbom_dir.mkdir(exist_ok=True)
@@ -222,6 +224,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--host", default=os.environ.get("DOCKHARD_DEMO_HOST", "dockhard-local"))
     parser.add_argument("--inventory", type=Path, default=ROOT / "inventory/local/hosts.yml")
     parser.add_argument("--out", type=Path, default=REPORTS)
+    parser.add_argument(
+        "--phase",
+        choices=("before", "after"),
+        default="after",
+        help="before: write <host>.patches.before.json (e.g. before a rebuild), for the summary",
+    )
     args = parser.parse_args(argv)
     try:
         answer = read_host(args.host, args.inventory)
@@ -232,7 +240,7 @@ def main(argv: list[str]) -> int:
     for image in answer["images"]:
         for u in image.get("pending") or []:
             print(f"  {image_name(image)}: {u['package']} {u['installed']} -> {u['fixed']}")
-    written = write_reports(args.host, answer, args.out)
+    written = write_reports(args.host, answer, args.out, args.phase)
     for path in written:
         print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     finding = answer["findings"]["4.4"]

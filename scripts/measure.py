@@ -386,6 +386,55 @@ def print_images(host: str) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- patch currency
+def patch_rows(report: dict) -> list[dict]:
+    return [
+        {
+            "image": i["image"],
+            "packages": i.get("package_count"),
+            "pending": len(i.get("pending") or []),
+            "oldest_pending": i.get("oldest_pending"),
+            "updates": [
+                f"{u['package']} {u['installed']} -> {u['fixed']}" for u in i["pending"] or []
+            ],
+        }
+        for i in report["images"]
+    ]
+
+
+def patch_currency_section(host: str | None) -> dict:
+    """make scan's reports (scripts/image_scan.py) before and after a rebuild converge."""
+    folder = ROOT / "reports/compliance"
+    names = (
+        [host]
+        if host
+        else sorted(
+            p.name[: -len(".patches.before.json")] for p in folder.glob("*.patches.before.json")
+        )
+    )
+    out: dict[str, Any] = {"command": "make scan (scripts/image_scan.py; --phase before)"}
+    for name in names:
+        paths = {
+            phase: folder / f"{name}.patches{suffix}.json"
+            for phase, suffix in (("before", ".before"), ("after", ""))
+        }
+        if all(p.exists() for p in paths.values()):
+            reports = {phase: json.loads(p.read_text()) for phase, p in paths.items()}
+            out.update(host=name, criterion=reports["after"]["criterion"])
+            for phase, report in reports.items():
+                out[phase] = {
+                    "report": rel(paths[phase]),
+                    "generated": report["generated"],
+                    "status": report["status"],
+                    "images": patch_rows(report),
+                }
+            return out
+    raise Skip(
+        f"no <host>.patches.before.json beside its .patches.json in {rel(folder)}:"
+        " scripts/image_scan.py --phase before, converge, then make scan"
+    )
+
+
 # ---------------------------------------------------------------- compliance
 def compliance_section(host: str | None) -> dict:
     folder = ROOT / "reports/compliance"
@@ -447,6 +496,7 @@ def main(argv: list[str]) -> int:
         "hostile_input": hostile_section,
         "deployed_http": deployed_http_section,
         "images": lambda: images_section(host),
+        "patch_currency": lambda: patch_currency_section(args.host),
         "compliance": lambda: compliance_section(args.host),
     }
     measured = {"generated_by": "scripts/measure.py"}
