@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import email.utils
+import gzip
 import io
 import json
 import lzma
@@ -61,8 +62,10 @@ findings:
   returned: always
 """
 
-STATUS_FIELDS = ("Package", "Version", "Architecture", "Source", "Status")
 TIMEOUT = 30
+# A fix's date is read from its .deb; larger packages are not downloaded for it.
+MAX_DEB_BYTES = 32 * 1024 * 1024
+CHANGELOG_TRAILER = re.compile(r"^ -- .+?  (\w{3}, .+)$", re.MULTILINE)
 
 
 class Unreadable(Exception):
@@ -163,9 +166,42 @@ def pending_updates(packages: list[dict], index: dict[str, dict]) -> list[dict]:
                     "installed": p["version"],
                     "fixed": fix["Version"],
                     "filename": fix.get("Filename", ""),
+                    "size": fix.get("Size", "0"),
                 }
             )
     return pending
+
+
+def ar_member(archive: bytes, prefix: str) -> bytes:
+    """The first member of a Debian package (an ar archive) whose name starts with prefix."""
+    if not archive.startswith(b"!<arch>\n"):
+        raise ValueError("not a .deb")
+    offset = 8
+    while offset + 60 <= len(archive):
+        name = archive[offset : offset + 16].decode().strip().rstrip("/")
+        size = int(archive[offset + 48 : offset + 58].decode().strip())
+        if name.startswith(prefix):
+            return archive[offset + 60 : offset + 60 + size]
+        offset += 60 + size + size % 2
+    raise ValueError(f"no {prefix} in the .deb")
+
+
+def changelog_date(deb: bytes, package: str) -> str | None:
+    """ISO date of the newest changelog entry in a .deb (None where the doc is a symlink)."""
+    with tarfile.open(fileobj=io.BytesIO(ar_member(deb, "data.tar"))) as data:
+        try:
+            member = data.getmember(f"./usr/share/doc/{package}/changelog.Debian.gz")
+        except KeyError:
+            return None
+        handle = data.extractfile(member)
+        if handle is None:
+            return None
+        text = gzip.decompress(handle.read()).decode("utf-8", "replace")
+    found = CHANGELOG_TRAILER.search(text)
+    if not found:
+        return None
+    stamp = email.utils.parsedate_to_datetime(found.group(1))
+    return stamp.astimezone(datetime.timezone.utc).isoformat()
 
 
 # ---------------------------------------------------------------- reading
@@ -231,17 +267,19 @@ class Reader:
             self._indexes[key] = index
         return self._indexes[key]
 
-    def published(self, filename: str) -> str | None:
-        """When the mirror published the fixed package (its Last-Modified), ISO 8601."""
+    def published(self, fix: dict) -> str | None:
+        """When the fix was released: the date of the newest entry of the package's changelog."""
+        filename = fix.get("filename", "")
         if filename and filename not in self._published:
-            url = f"{self.mirror}/{filename}"
-            request = urllib.request.Request(url, method="HEAD")  # noqa: S310 - http mirror
-            try:
-                with urllib.request.urlopen(request, timeout=TIMEOUT) as answer:  # noqa: S310
-                    stamp = email.utils.parsedate_to_datetime(answer.headers["Last-Modified"])
-                    self._published[filename] = stamp.astimezone(datetime.timezone.utc).isoformat()
-            except (OSError, TypeError, ValueError):
-                self._published[filename] = None
+            self._published[filename] = None
+            if int(fix.get("size") or 0) <= MAX_DEB_BYTES:
+                url = f"{self.mirror}/{filename}"
+                try:
+                    with urllib.request.urlopen(url, timeout=TIMEOUT) as answer:  # noqa: S310
+                        deb = answer.read(MAX_DEB_BYTES + 1)
+                    self._published[filename] = changelog_date(deb, fix["package"])
+                except (OSError, ValueError, tarfile.TarError, lzma.LZMAError):
+                    pass
         return self._published.get(filename)
 
 
@@ -272,7 +310,8 @@ def image_report(reader: Reader, image: dict, with_packages: bool) -> dict:
     except Unreadable as err:
         return {**entry, "error": str(err)}
     for update in pending:
-        update["published"] = reader.published(update.pop("filename"))
+        update["published"] = reader.published(update)
+        del update["filename"], update["size"]
     entry["pending"] = pending
     dates = [u["published"] for u in pending if u["published"]]
     entry["oldest_pending"] = min(dates) if dates else None

@@ -10,6 +10,8 @@ Every number comes from a command run here, recorded beside it:
 - the hostile-input payloads of tests/integration/test_app_http.py sent to both apps
   in-process through Flask's test client, each request in its own sandboxed process;
 - the deployed stack's HTTP tests, counted from reports/junit-molecule-*.xml;
+- make scan's patch currency (scripts/image_scan.py) before and after a rebuild converge,
+  reports/compliance/<host>.patches[.before].json;
 - the compliance report before and after convergence, reports/compliance/<host>[.before].json
   (written by playbooks/site.yml and playbooks/audit.yml).
 A source that is missing (no report yet) is skipped with a message; an earlier

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 
@@ -21,7 +22,8 @@ _SECURITY_PACKAGES = """
 import lzma, sys, urllib.request
 url = f"{sys.argv[1]}/dists/{sys.argv[2]}-security/main/binary-amd64/Packages.xz"
 text = lzma.decompress(urllib.request.urlopen(url, timeout=30).read()).decode()
-print("\\n".join(line.split(": ", 1)[1] for line in text.splitlines() if line.startswith("Package: ")))
+names = (line.split(": ", 1)[1] for line in text.splitlines() if line.startswith("Package: "))
+print("\\n".join(names))
 """
 
 
@@ -45,16 +47,19 @@ def installed(host, image: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def web_image(host) -> str:
-    return app_containers(host)["web"]["Image"]
+    """The web container's image by name: a build FROM an image ID would ask a registry."""
+    return app_containers(host)["web"]["Config"]["Image"]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def stand_in(host, web_image):
     """The web image with one package the security suite updates claimed older in dpkg's status.
 
     Returns (tag, package, claimed version); the image is removed afterwards.
     """
-    mirror = host_var(host, "docker_app_debian_security_mirror", "http://deb.debian.org/debian-security")
+    mirror = host_var(
+        host, "docker_app_debian_security_mirror", "http://deb.debian.org/debian-security"
+    )
     suite = host_var(host, "docker_app_debian_suite", "trixie")
     in_suite = set(run_ok(host, "python3", "-c", _SECURITY_PACKAGES, mirror, suite).split())
     packages = installed(host, web_image)
@@ -76,7 +81,7 @@ USER 10001:10001
 LABEL {STAND_IN_LABEL}
 """
     build = host.run(
-        f"DOCKER_CONTENT_TRUST=0 docker build --quiet --tag {tag} - <<'DOCKERFILE'\n{dockerfile}DOCKERFILE"
+        f"DOCKER_CONTENT_TRUST=0 docker build --quiet --tag {tag} - <<'END'\n{dockerfile}END"
     )
     assert build.rc == 0, build.stderr
     assert installed(host, tag)[package] == older
@@ -93,7 +98,7 @@ def test_cis_4_4_no_pending_security_updates(host):
 
 
 def test_cis_4_4_stand_in_lacking_a_security_update_fails_naming_it(host, stand_in):
-    tag, package, older = stand_in
+    _, package, older = stand_in
     result = image_patches(host, f"label={STAND_IN_LABEL}")
     finding = result["findings"]["4.4"]
     assert finding["status"] == "FAIL", finding
@@ -103,15 +108,24 @@ def test_cis_4_4_stand_in_lacking_a_security_update_fails_naming_it(host, stand_
     assert f"{package} {older} -> {pending['fixed']}" in " ".join(finding["evidence"])
 
 
-def test_make_scan_writes_a_valid_sbom_listing_every_dpkg_package(host, tmp_path):
+def make_scan(host, *options: str) -> subprocess.CompletedProcess:
+    """scripts/image_scan.py (make scan) from the controller, as a user runs it."""
     inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
     if not inventory:
         pytest.skip("needs the Molecule inventory (run through molecule verify)")
-    name = host_name(host)
-    argv = [sys.executable, "scripts/image_scan.py", "--host", name, "--inventory", inventory]
-    scan = subprocess.run(
-        [*argv, "--out", str(tmp_path)], capture_output=True, text=True, cwd=ROOT, check=False
+    argv = [sys.executable, "scripts/image_scan.py", "--host", host_name(host)]
+    return subprocess.run(
+        [*argv, "--inventory", inventory, *options],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
     )
+
+
+def test_make_scan_writes_a_valid_sbom_listing_every_dpkg_package(host, tmp_path):
+    name = host_name(host)
+    scan = make_scan(host, "--out", str(tmp_path))
     assert scan.returncode == 0, scan.stdout + scan.stderr
     assert "pending" in scan.stdout.splitlines()[0]
     patches = json.loads((tmp_path / f"{name}.patches.json").read_text())
@@ -130,3 +144,54 @@ def test_make_scan_writes_a_valid_sbom_listing_every_dpkg_package(host, tmp_path
         listed = {(c["name"], c["version"]) for c in sbom["components"]}
         missing = set(installed(host, image_id).items()) - listed
         assert not missing, f"{service}: dpkg packages missing from the SBOM: {sorted(missing)}"
+
+
+# Runs on the host: GET url every interval seconds until the stop file exists (at most
+# limit seconds), then prints the count of answers per status and of connection errors.
+_LOAD = """
+import collections, json, os, sys, time, urllib.error, urllib.request
+url, stop, interval, limit = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+seen, end = collections.Counter(), time.monotonic() + limit
+while not os.path.exists(stop) and time.monotonic() < end:
+    try:
+        seen[str(opener.open(url, timeout=10).status)] += 1
+    except urllib.error.HTTPError as e:
+        seen[str(e.code)] += 1
+    except OSError as e:
+        seen[type(e).__name__] += 1
+    time.sleep(interval)
+print(json.dumps(seen))
+"""
+LOAD_URL = "http://127.0.0.1:15000/?name=bob"
+
+
+@pytest.mark.skipif(
+    os.environ.get("DOCKHARD_TEST_PATCH_REBUILD") != "1",
+    reason="converges again (minutes): set DOCKHARD_TEST_PATCH_REBUILD=1",
+)
+def test_cis_4_4_converge_rebuilds_an_image_lacking_a_security_update(host, stand_in):
+    """The web image's tag is moved to the stand-in; a converge rebuilds and redeploys."""
+    from conftest import recap, run_playbook
+
+    tag = stand_in[0]
+    web_tag = app_containers(host)["web"]["Config"]["Image"]
+    run_ok(host, "docker", "tag", tag, web_tag)
+    before = make_scan(host, "--phase", "before")  # the summary report's "before"
+    assert before.returncode == 1, before.stdout + before.stderr
+    stop, out = "/tmp/dockhard-load.stop", "/tmp/dockhard-load.json"
+    host.run(f"rm -f {stop} {out}")
+    load = shlex.join(["python3", "-c", _LOAD, LOAD_URL, stop, "0.1", "900"])
+    run_ok(host, "sh", "-c", f"{load} > {out} 2>&1 &")
+    play = run_playbook(host, "site.yml")
+    run_ok(host, "touch", stop)
+    assert play.returncode == 0, play.stdout[-3000:]
+    assert recap(play)["changed"] > 0
+    run_ok(host, "timeout", "30", "sh", "-c", f"until [ -s {out} ]; do sleep 0.2; done")
+    answers = json.loads(run_ok(host, "cat", out))
+    assert app_containers(host)["web"]["Config"]["Image"] != web_tag
+    after = make_scan(host)
+    assert after.returncode == 0, after.stdout + after.stderr
+    failed = {k: v for k, v in answers.items() if k != "200"}
+    assert answers.get("200", 0) > 0
+    assert failed == {}, f"requests through the proxy during the switch: {answers}"

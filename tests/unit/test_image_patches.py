@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import itertools
 import json
 import shutil
@@ -154,3 +155,31 @@ def test_the_schema_check_rejects_a_broken_sbom() -> None:
     document = image_scan.sbom(image, None)
     document["components"] = [{"name": "x"}]
     assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(json.dumps(document)) is not None
+
+
+@pytest.mark.skipif(not shutil.which("dpkg-deb"), reason="needs dpkg-deb (Debian controller)")
+def test_the_fix_date_is_the_newest_changelog_entry_of_a_real_deb(tmp_path: Path) -> None:
+    """A .deb built by dpkg-deb, as the mirror serves them (ar with data.tar.xz)."""
+    root = tmp_path / "pkg"
+    doc = root / "usr/share/doc/demo"
+    doc.mkdir(parents=True)
+    (root / "DEBIAN").mkdir()
+    (root / "DEBIAN/control").write_text(
+        "Package: demo\nVersion: 1.0-1+deb13u1\nArchitecture: all\n"
+        "Maintainer: dockhard <dockhard@example.org>\nDescription: test\n"
+    )
+    changelog = (
+        "demo (1.0-1+deb13u1) trixie-security; urgency=high\n\n  * Fix.\n\n"
+        " -- A Maintainer <a@example.org>  Thu, 31 Jul 2025 15:34:36 +0200\n\n"
+        "demo (1.0-1) unstable; urgency=low\n\n  * First.\n\n"
+        " -- A Maintainer <a@example.org>  Mon, 01 Jan 2024 00:00:00 +0000\n"
+    )
+    (doc / "changelog.Debian.gz").write_bytes(gzip.compress(changelog.encode()))
+    deb = tmp_path / "demo.deb"
+    subprocess.run(
+        ["dpkg-deb", "-Zxz", "--root-owner-group", "--build", str(root), str(deb)],
+        check=True,
+        capture_output=True,
+    )
+    assert patches.changelog_date(deb.read_bytes(), "demo") == "2025-07-31T13:34:36+00:00"
+    assert patches.changelog_date(deb.read_bytes(), "other") is None
