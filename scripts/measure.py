@@ -414,7 +414,7 @@ def patch_currency_section(host: str | None) -> dict:
             p.name[: -len(".patches.before.json")] for p in folder.glob("*.patches.before.json")
         )
     )
-    out: dict[str, Any] = {"command": "make scan (scripts/image_scan.py; --phase before)"}
+    out: dict[str, Any] = {"command": "scripts/image_scan.py --phase before; site.yml; make scan"}
     for name in names:
         paths = {
             phase: folder / f"{name}.patches{suffix}.json"
@@ -507,7 +507,8 @@ def main(argv: list[str]) -> int:
             measured[name] = measure()
             print(f"measured {name}")
         except Skip as why:
-            if "skipped" not in previous.get(name, {"skipped": True}):
+            # A skip is recorded as {"skipped": reason}; deployed_http also counts skipped tests.
+            if not isinstance(previous.get(name, {"skipped": ""}).get("skipped"), str):
                 measured[name] = previous[name]
                 print(f"skipped {name}: {why} (kept the earlier measurement)")
             else:
