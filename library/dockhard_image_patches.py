@@ -213,7 +213,13 @@ class Reader:
         self._published: dict[str, str | None] = {}
 
     def run(self, argv: list[str], binary: bool = False) -> subprocess.CompletedProcess:
-        return subprocess.run(argv, capture_output=True, check=False, timeout=120, text=not binary)
+        try:
+            return subprocess.run(
+                argv, capture_output=True, check=False, timeout=120, text=not binary
+            )
+        except (OSError, subprocess.TimeoutExpired) as err:
+            # No docker CLI yet (the audit before the first converge), or a hung engine.
+            raise Unreadable(f"{argv[0]} {argv[1]}: {err}") from err
 
     def docker_json(self, argv: list[str]):
         result = self.run(["docker", *argv])
@@ -361,7 +367,11 @@ def main() -> None:
         images = reader.images(module.params["image_filters"])
         entries = [image_report(reader, i, module.params["packages"]) for i in images]
     except Unreadable as err:
-        module.fail_json(msg=str(err))
+        # Like every check of the report: FAIL with what could not be read, not an error.
+        evidence = [finding([])["evidence"][0], str(err)]
+        module.exit_json(
+            changed=False, images=[], findings={"4.4": {"status": "FAIL", "evidence": evidence}}
+        )
     module.exit_json(changed=False, images=entries, findings={"4.4": finding(entries)})
 
 

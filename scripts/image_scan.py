@@ -236,7 +236,7 @@ def main(argv: list[str]) -> int:
     except Unreadable as why:
         print(f"scan: {why}", file=sys.stderr)
         return 2
-    print(table(answer["images"]))
+    print(table(answer["images"]) if answer["images"] else "no image could be read:")
     for image in answer["images"]:
         for u in image.get("pending") or []:
             print(f"  {image_name(image)}: {u['package']} {u['installed']} -> {u['fixed']}")
@@ -244,6 +244,8 @@ def main(argv: list[str]) -> int:
     for path in written:
         print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     finding = answer["findings"]["4.4"]
+    if not answer["images"]:
+        print("\n".join(f"  {line}" for line in finding["evidence"][1:]))
     print(f"CIS 4.4 ({finding['evidence'][0]}): {finding['status']}")
     scanner = external_scanner([p for p in written if p.name.endswith(".cdx.json")])
     return 1 if finding["status"] != "PASS" or scanner else 0

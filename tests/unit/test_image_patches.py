@@ -183,3 +183,10 @@ def test_the_fix_date_is_the_newest_changelog_entry_of_a_real_deb(tmp_path: Path
     )
     assert patches.changelog_date(deb.read_bytes(), "demo") == "2025-07-31T13:34:36+00:00"
     assert patches.changelog_date(deb.read_bytes(), "other") is None
+
+
+def test_a_host_without_docker_is_unreadable_not_a_crash() -> None:
+    """The audit before the first converge runs where no docker CLI exists yet."""
+    reader = object.__new__(patches.Reader)
+    with pytest.raises(patches.Unreadable, match="/nonexistent/docker image"):
+        reader.run(["/nonexistent/docker", "image", "ls"])
