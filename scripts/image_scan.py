@@ -182,6 +182,8 @@ def write_reports(host: str, answer: dict, out: Path, phase: str = "after") -> l
         path = sbom_dir / file_name(image)
         path.write_text(json.dumps(sbom(image, python), indent=2) + "\n")
         written.append(path)
+    for stale in set(sbom_dir.glob("*.cdx.json")) - set(written):
+        stale.unlink()  # the SBOM of an image no longer on the host
     return written
 
 
