@@ -61,6 +61,7 @@ MEASURED_SECTIONS = (
     "hostile_input",
     "deployed_http",
     "images",
+    "patch_currency",
     "compliance",
 )
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -10,6 +10,8 @@ Every number comes from a command run here, recorded beside it:
 - the hostile-input payloads of tests/integration/test_app_http.py sent to both apps
   in-process through Flask's test client, each request in its own sandboxed process;
 - the deployed stack's HTTP tests, counted from reports/junit-molecule-*.xml;
+- make scan's patch currency (scripts/image_scan.py) before and after a rebuild converge,
+  reports/compliance/<host>.patches[.before].json;
 - the compliance report before and after convergence, reports/compliance/<host>[.before].json
   (written by playbooks/site.yml and playbooks/audit.yml).
 A source that is missing (no report yet) is skipped with a message; an earlier
@@ -386,6 +388,55 @@ def print_images(host: str) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- patch currency
+def patch_rows(report: dict) -> list[dict]:
+    return [
+        {
+            "image": i["image"],
+            "packages": i.get("package_count"),
+            "pending": len(i.get("pending") or []),
+            "oldest_pending": i.get("oldest_pending"),
+            "updates": [
+                f"{u['package']} {u['installed']} -> {u['fixed']}" for u in i["pending"] or []
+            ],
+        }
+        for i in report["images"]
+    ]
+
+
+def patch_currency_section(host: str | None) -> dict:
+    """make scan's reports (scripts/image_scan.py) before and after a rebuild converge."""
+    folder = ROOT / "reports/compliance"
+    names = (
+        [host]
+        if host
+        else sorted(
+            p.name[: -len(".patches.before.json")] for p in folder.glob("*.patches.before.json")
+        )
+    )
+    out: dict[str, Any] = {"command": "scripts/image_scan.py --phase before; site.yml; make scan"}
+    for name in names:
+        paths = {
+            phase: folder / f"{name}.patches{suffix}.json"
+            for phase, suffix in (("before", ".before"), ("after", ""))
+        }
+        if all(p.exists() for p in paths.values()):
+            reports = {phase: json.loads(p.read_text()) for phase, p in paths.items()}
+            out.update(host=name, criterion=reports["after"]["criterion"])
+            for phase, report in reports.items():
+                out[phase] = {
+                    "report": rel(paths[phase]),
+                    "generated": report["generated"],
+                    "status": report["status"],
+                    "images": patch_rows(report),
+                }
+            return out
+    raise Skip(
+        f"no <host>.patches.before.json beside its .patches.json in {rel(folder)}:"
+        " scripts/image_scan.py --phase before, converge, then make scan"
+    )
+
+
 # ---------------------------------------------------------------- compliance
 def compliance_section(host: str | None) -> dict:
     folder = ROOT / "reports/compliance"
@@ -447,6 +498,7 @@ def main(argv: list[str]) -> int:
         "hostile_input": hostile_section,
         "deployed_http": deployed_http_section,
         "images": lambda: images_section(host),
+        "patch_currency": lambda: patch_currency_section(args.host),
         "compliance": lambda: compliance_section(args.host),
     }
     measured = {"generated_by": "scripts/measure.py"}
@@ -455,7 +507,8 @@ def main(argv: list[str]) -> int:
             measured[name] = measure()
             print(f"measured {name}")
         except Skip as why:
-            if "skipped" not in previous.get(name, {"skipped": True}):
+            # A skip is recorded as {"skipped": reason}; deployed_http also counts skipped tests.
+            if not isinstance(previous.get(name, {"skipped": ""}).get("skipped"), str):
                 measured[name] = previous[name]
                 print(f"skipped {name}: {why} (kept the earlier measurement)")
             else:
