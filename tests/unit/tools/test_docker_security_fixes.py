@@ -25,6 +25,7 @@ BASELINE = ROOT / "roles" / "docker_daemon" / "files" / "daemon_baseline.json"
 sys.path.insert(0, str(TOOL.parent))
 
 import docker_security_fixes as dsf  # noqa: E402
+from tools_testing import fix, run  # noqa: E402
 
 CORPUS_FILES = sorted(
     [str(p.relative_to(CORPUS)) for p in CORPUS.rglob("*") if p.is_file() and dsf.kind_of(p)]
@@ -40,15 +41,6 @@ def corpus(tmp_path: Path) -> Path:
     shutil.copytree(CORPUS, target)
     shutil.copytree(ORIGINAL, target / "exercise")
     return target
-
-
-def run(*args: str | Path) -> int:
-    return dsf.main([str(a) for a in args])
-
-
-def fix(path: Path, *extra: str) -> str:
-    assert run("--no-validate", *extra, path) == 0
-    return path.read_text()
 
 
 def final_stage(text: str) -> list[dockerfile.Command]:

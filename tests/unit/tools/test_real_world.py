@@ -26,6 +26,7 @@ sys.path.insert(0, str(TOOL.parent))
 
 import docker_security_fixes as dsf  # noqa: E402
 from dockerfix import images as image_needs  # noqa: E402
+from tools_testing import fix, run  # noqa: E402
 
 INPUTS = sorted(p.name for p in REAL.iterdir() if dsf.kind_of(p))
 COMPLIANT = ["compose.hardened-mongo.yaml", "daemon.hardened.json", "heredoc-hardened.Dockerfile"]
@@ -38,15 +39,6 @@ def real(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     shutil.copytree(REAL, target)
     monkeypatch.chdir(target)
     return target
-
-
-def run(*args: str | Path) -> int:
-    return dsf.main([str(a) for a in args])
-
-
-def fix(path: Path, *extra: str) -> str:
-    assert run("--no-validate", *extra, path) == 0
-    return path.read_text()
 
 
 def final_instructions(text: str, name: str) -> list[dockerfile.Command]:
