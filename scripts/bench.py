@@ -65,7 +65,8 @@ WEB_CONTAINER = "dockhard-web-1"  # compose project "dockhard", service "web"
 ENDPOINTS = ("/?name=bob", "/calculate?expr=2%2B3")
 EXHAUSTION_PATH = "/calculate?expr=9**9**9"
 WHEEL_CACHE = Path.home() / ".cache" / "dockhard" / "bench"
-WHEEL_PLATFORM = "manylinux2014_x86_64"  # as docker_app_wheel_platform
+# pip platform tag per architecture: the role's own table (docker_app_wheel_platforms).
+APP_ROLE_VARS = REPO / "roles" / "docker_app" / "vars" / "main.yml"
 VENV_BIN = Path(sys.executable).parent
 # Files inside the host container: under /var/tmp, since docker cp cannot write
 # into its /tmp (a tmpfs mount).
@@ -742,16 +743,28 @@ def cpu_stat_delta(before: dict | None, after: dict | None) -> dict | None:
     }
 
 
+def wheel_platform(machine: str | None = None) -> str:
+    """pip platform tag for `machine` (default: this one, where the bench's hosts run),
+    as docker_app picks it from ansible_architecture; other architectures are refused."""
+    platforms = yaml.safe_load(APP_ROLE_VARS.read_text())["docker_app_wheel_platforms"]
+    machine = machine or platform.machine()
+    if machine not in platforms:
+        supported = ", ".join(platforms)
+        raise SystemExit(f"bench: unsupported architecture {machine}, supported: {supported}")
+    return platforms[machine]
+
+
 def download_wheels(bench: Bench, requirements: Path, python: str, dest: Path) -> None:
     """Wheels for the host's Python, fetched by the controller (PyPI is not reachable
     from containers here); kept in a cache so a rerun needs no network."""
     digest = hashlib.sha256(requirements.read_bytes()).hexdigest()[:12]
-    cache = WHEEL_CACHE / f"original-{digest}-cp{python.replace('.', '')}-{WHEEL_PLATFORM}"
+    target = wheel_platform()
+    cache = WHEEL_CACHE / f"original-{digest}-cp{python.replace('.', '')}-{target}"
     if not any(cache.glob("*.whl")):
         cache.mkdir(parents=True, exist_ok=True)
         argv = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--quiet"]
         argv += ["--only-binary=:all:", "--python-version", python, "--implementation", "cp"]
-        argv += ["--platform", WHEEL_PLATFORM, "--dest", str(cache), "-r", str(requirements)]
+        argv += ["--platform", target, "--dest", str(cache), "-r", str(requirements)]
         bench.run(argv, "pip-download")
     for wheel in cache.glob("*.whl"):
         (dest / wheel.name).write_bytes(wheel.read_bytes())

@@ -158,14 +158,15 @@ def union_nist(ids: list[str], controls: dict[str, dict]) -> list[str]:
 
 
 # Role defaults computed from the host's facts are shown as on this host.
-DIAGRAM_FACTS = {"processor_vcpus": 2}
+DIAGRAM_FACTS = {"processor_vcpus": 2, "architecture": "x86_64"}
 
 
-def on_diagram_host(defaults: dict[str, Any]) -> dict[str, Any]:
-    """Role defaults with their Jinja expressions evaluated against DIAGRAM_FACTS."""
+def on_diagram_host(defaults: dict[str, Any], role_vars: dict[str, Any]) -> dict[str, Any]:
+    """Role defaults with their Jinja expressions evaluated against DIAGRAM_FACTS
+    (and the role's vars, which such an expression may read)."""
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)  # noqa: S701 - YAML values, not HTML
     return {
-        key: env.from_string(value).render(ansible_facts=DIAGRAM_FACTS)
+        key: env.from_string(value).render(role_vars, ansible_facts=DIAGRAM_FACTS)
         if isinstance(value, str) and "{{" in value and "ansible_facts" in value
         else value
         for key, value in defaults.items()
@@ -174,8 +175,8 @@ def on_diagram_host(defaults: dict[str, Any]) -> dict[str, Any]:
 
 def topology() -> dict[str, Any]:
     """What roles/docker_app and the host roles deploy, read from their own files."""
-    app = on_diagram_host(load_yaml(ROOT / "roles/docker_app/defaults/main.yml"))
     app_vars = load_yaml(ROOT / "roles/docker_app/vars/main.yml")
+    app = on_diagram_host(load_yaml(ROOT / "roles/docker_app/defaults/main.yml"), app_vars)
     compose = load_yaml(ROOT / "files/app/compose.yaml")
     baseline = json.loads((ROOT / "roles/docker_daemon/files/daemon_baseline.json").read_text())
     host = load_yaml(ROOT / "roles/docker_host/defaults/main.yml")

@@ -8,20 +8,49 @@ import pytest
 from conftest import AUDIT_RULES_FILE, host_var, run_ok
 
 
+def ebs_by_id_link(volume_id: str) -> str:
+    """udev's name of an EBS volume on Nitro: its id without the dash after "vol"."""
+    return "/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_" + volume_id.replace("-", "", 1)
+
+
+def configured_data_device(host) -> str:
+    """The device the play was given: by EBS volume id (resolved here), else by path."""
+    volume_id = host_var(host, "docker_storage_ebs_volume_id", "")
+    if volume_id:
+        return run_ok(host, "readlink", "-e", ebs_by_id_link(volume_id)).strip()
+    return host_var(host, "docker_storage_device", "")
+
+
 def test_cis_1_1_1_docker_data_partition(host):
     # /var/lib/docker is its own mount: a volume in the default scenario, the
     # configured device (an EBS volume on EC2) where one is given.
     assert host.mount_point("/var/lib/docker").exists
-    device = host_var(host, "docker_storage_device", "")
+    device = configured_data_device(host)
     if device:
-        assert run_ok(host, "findmnt", "-no", "SOURCE", "/var/lib/docker").strip() == device
+        source = run_ok(host, "findmnt", "-no", "SOURCE", "/var/lib/docker").strip()
+        assert run_ok(host, "readlink", "-e", source).strip() == device
         uuid = run_ok(host, "blkid", "-s", "UUID", "-o", "value", device).strip()
         fstab = host.file("/etc/fstab").content_string.splitlines()
         assert any(line.split()[:2] == [f"UUID={uuid}", "/var/lib/docker"] for line in fstab)
 
 
+def test_cis_1_1_1_device_found_by_ebs_volume_id(host):
+    volume_id = host_var(host, "docker_storage_ebs_volume_id", "")
+    if not volume_id:
+        pytest.skip("no EBS volume id configured for this host")
+    # molecule/storage: the launch-time name (docker_storage_device, /dev/xvdf)
+    # does not exist, as on Nitro without amazon-ec2-utils; only the id finds it.
+    by_path = host_var(host, "docker_storage_device", "")
+    assert not by_path or not host.file(by_path).exists, f"{by_path} exists: the id is not needed"
+    device = configured_data_device(host)
+    assert run_ok(host, "stat", "-c", "%F", device).strip() == "block special file"
+    assert run_ok(host, "findmnt", "-no", "UUID", "/var/lib/docker").strip() == (
+        run_ok(host, "blkid", "-s", "UUID", "-o", "value", device).strip()
+    )
+
+
 def test_cis_1_1_1_existing_data_moved_to_device(host):
-    if not host_var(host, "docker_storage_device", ""):
+    if not configured_data_device(host):
         pytest.skip("no data device configured for this host")
     # Written to the root filesystem before the play ran (molecule/storage/prepare.yml).
     assert host.file("/var/lib/docker/dockhard-migration-marker").exists

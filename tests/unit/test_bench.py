@@ -285,3 +285,20 @@ def test_load_generator_counts_refusals_apart(server, capsys):
 def test_load_generator_only_http():
     with pytest.raises(ValueError, match="http://"):
         bench_load.run("https://127.0.0.1/", 1, 1.0, 1, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("machine", "expected"),
+    [("x86_64", "manylinux2014_x86_64"), ("aarch64", "manylinux2014_aarch64")],
+)
+def test_wheel_platform_follows_the_machine(machine, expected):
+    assert bench.wheel_platform(machine) == expected
+
+
+def test_wheel_platform_of_this_machine_is_the_roles():
+    assert bench.wheel_platform() == f"manylinux2014_{bench.platform.machine()}"
+
+
+def test_wheel_platform_refuses_other_machines():
+    with pytest.raises(SystemExit, match="unsupported architecture riscv64"):
+        bench.wheel_platform("riscv64")

@@ -51,7 +51,7 @@ def test_environment_group(listed, expected):
 
 
 @pytest.mark.parametrize("address", ["private", "public"])
-def test_ansible_host_and_data_device(aws_env, instances, address):
+def test_ansible_host_and_data_volume(aws_env, instances, address):
     probe = run(
         aws_env,
         "ansible",
@@ -63,7 +63,7 @@ def test_ansible_host_and_data_device(aws_env, instances, address):
         "-m",
         "ansible.builtin.debug",
         "-a",
-        "msg={{ ansible_host }}|{{ docker_storage_device }}",
+        "msg={{ ansible_host }}|{{ docker_storage_device }}|{{ docker_storage_ebs_volume_id }}",
     )
     by_id = {i["InstanceId"]: i for i in instances}
     if address == "public":
@@ -73,4 +73,8 @@ def test_ansible_host_and_data_device(aws_env, instances, address):
         return
     assert probe.rc == 0, probe.output
     for instance_id, instance in by_id.items():
-        assert f"{instance['PrivateIpAddress']}|/dev/xvdf" in probe.output, instance_id
+        # The data volume's id, which docker_storage finds the device by on Nitro instances.
+        volumes = {m["DeviceName"]: m["Ebs"]["VolumeId"] for m in instance["BlockDeviceMappings"]}
+        expected = f"{instance['PrivateIpAddress']}|/dev/xvdf|{volumes['/dev/xvdf']}"
+        assert expected in probe.output, instance_id
+        assert volumes["/dev/xvdf"].startswith("vol-")

@@ -7,6 +7,9 @@ from ec2_emulator import ENVIRONMENT, HOSTS, SSH_CIDRS, fleet_vars, provision, t
 
 WORLD = {"0.0.0.0/0", "::/0"}
 APP_PORTS = {15000, 80, 443}
+LB_ONLY = "The app port is opened only to a load balancer's security groups or networks"
+LB_ENVIRONMENT = "citestlb"
+LB_CIDRS = ["10.42.8.0/24", "10.42.9.0/24"]
 
 
 def test_first_run_creates_and_second_run_changes_nothing(provisioned):
@@ -100,8 +103,26 @@ def test_ssh_only_from_the_configured_cidrs(ec2, instances):
         ),
         ({"ec2_provision_ssh_cidrs": ["10.0.0.0"]}, "Every CIDR is an IPv4 or IPv6 network"),
         ({"ec2_provision_hosts": [{"name": "x", "role": "web"}]}, "Validating arguments"),
+        ({"ec2_provision_app_source_cidrs": ["0.0.0.0/0"]}, LB_ONLY),
+        ({"ec2_provision_app_source_cidrs": ["::/0"]}, LB_ONLY),
+        ({"ec2_provision_app_source_groups": ["vpc-0123abcd"]}, LB_ONLY),
+        ({"ec2_provision_app_port": 22}, LB_ONLY),
+        (
+            {"ec2_provision_app_source_cidrs": ["10.0.0.0/33x"]},
+            "Every CIDR is an IPv4 or IPv6 network",
+        ),
     ],
-    ids=["world-ssh", "world-app-port", "not-a-cidr", "unknown-role"],
+    ids=[
+        "world-ssh",
+        "world-app-port",
+        "not-a-cidr",
+        "unknown-role",
+        "world-lb-v4",
+        "world-lb-v6",
+        "lb-not-a-group",
+        "lb-ssh-port",
+        "lb-not-a-cidr",
+    ],
 )
 def test_a_wrong_variable_fails_before_anything_is_created(
     ec2, aws_env, network, tmp_path, provisioned, overrides, message
@@ -157,3 +178,38 @@ def test_a_rerun_puts_back_what_drifted(ec2, drifted):
     assert instance["MetadataOptions"]["HttpPutResponseHopLimit"] == 1
     (sg,) = ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"]
     assert [r["FromPort"] for r in sg["IpPermissions"]] == [22]
+
+
+@pytest.fixture(scope="module")
+def behind_lb(ec2, aws_env, network, tmp_path_factory):
+    """Hosts of their own environment whose app port is open to a load balancer only."""
+    alb = ec2.create_security_group(
+        GroupName="dh-ci-alb", Description="the load balancer", VpcId=network["vpc"]
+    )["GroupId"]
+    values = fleet_vars(
+        network,
+        ec2_provision_environment=LB_ENVIRONMENT,
+        ec2_provision_hosts=[{"name": "dh-ci-lb-1", "role": "app-host"}],
+        ec2_provision_app_source_groups=[alb],
+        ec2_provision_app_source_cidrs=LB_CIDRS,
+    )
+    tmp = tmp_path_factory.mktemp("lb")
+    first, second = provision(aws_env, tmp, values), provision(aws_env, tmp, values)
+    (group,) = ec2.describe_security_groups(
+        Filters=[{"Name": "group-name", "Values": [f"dockhard-{LB_ENVIRONMENT}-docker-hosts"]}]
+    )["SecurityGroups"]
+    return alb, group, first, second
+
+
+def test_app_port_open_only_to_the_load_balancer(behind_lb):
+    alb, group, first, second = behind_lb
+    assert first.rc == 0, first.output[-3000:]
+    assert second.rc == 0, second.output[-3000:]
+    assert second.recap()["changed"] == 0
+    by_port = {r["FromPort"]: r for r in group["IpPermissions"]}
+    assert sorted(by_port) == [22, 443]
+    app = by_port[443]
+    assert (app["IpProtocol"], app["ToPort"]) == ("tcp", 443)
+    assert [pair["GroupId"] for pair in app["UserIdGroupPairs"]] == [alb]
+    assert sources(app) == set(LB_CIDRS)
+    assert sources(by_port[22]) == set(SSH_CIDRS)
