@@ -180,7 +180,7 @@ def topology() -> dict[str, Any]:
     compose = load_yaml(ROOT / "files/app/compose.yaml")
     baseline = json.loads((ROOT / "roles/docker_daemon/files/daemon_baseline.json").read_text())
     host = load_yaml(ROOT / "roles/docker_host/defaults/main.yml")
-    audit = load_yaml(ROOT / "roles/docker_audit/vars/main.yml")
+    audit = load_yaml(ROOT / "roles/docker_auditd/vars/main.yml")
     daemon = load_yaml(ROOT / "roles/docker_daemon/defaults/main.yml")
     socket_unit: dict[str, str] = {}
     for task in load_yaml(ROOT / "roles/docker_files/tasks/socket.yml"):
@@ -226,8 +226,8 @@ def topology() -> dict[str, Any]:
             daemon["docker_daemon_userns_subid_count"],
         ),
         "imds": host["docker_host_imds_addresses"] + host["docker_host_imds_addresses_v6"],
-        "audit_ids": [c["id"] for c in audit["docker_audit_controls"]],
-        "audit_file": audit["docker_audit_rules_file"],
+        "audit_ids": [c["id"] for c in audit["docker_auditd_controls"]],
+        "audit_file": audit["docker_auditd_rules_file"],
         "socket": socket_unit,
     }
 

@@ -3,7 +3,7 @@
 
 scripts/image_scan.py --host NAME [--inventory FILE]     (./dockhard scan, make scan)
 
-library/dockhard_image_patches.py runs on the host (through Ansible, so an EC2 host
+plugins/modules/image_patches.py runs on the host (through Ansible, so an EC2 host
 works as the local one does): it reads each image's dpkg database and the Debian
 security suite's index. This script prints one row per image (packages, pending
 security updates, the oldest pending fix) and writes, next to the compliance report:
@@ -53,7 +53,8 @@ class Unreadable(Exception):
 def read_host(host: str, inventory: Path) -> dict:
     """The module's result on the host, through an ad-hoc Ansible call (JSON callback)."""
     args = json.dumps({"packages": True})
-    argv = [str(BIN / "ansible"), "-i", str(inventory), host, "-m", "dockhard_image_patches"]
+    module = "dockhard.docker_hardening.image_patches"
+    argv = [str(BIN / "ansible"), "-i", str(inventory), host, "-m", module]
     env = {
         **os.environ,
         "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",

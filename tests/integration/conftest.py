@@ -17,7 +17,7 @@ from ansible_recap import parse_recap  # noqa: E402 - from the path added above
 
 REPORT_DIR = ROOT / "reports" / "compliance"
 
-# Where the docker_audit role writes its rules (CIS 1.1.3-1.1.18).
+# Where the docker_auditd role writes its rules (CIS 1.1.3-1.1.18).
 AUDIT_RULES_FILE = "/etc/audit/rules.d/50-dockhard-docker.rules"
 
 
@@ -104,7 +104,7 @@ def kernel_audit_rules(host):
         text=True,
     ).stdout.strip()
     enter = ["nsenter", "--target", pid, "--mount", "--"]
-    key = host_var(host, "docker_audit_key", "docker")
+    key = host_var(host, "docker_auditd_key", "docker")
     subprocess.run([*enter, "auditctl", "-D", "-k", key], capture_output=True, check=False)
     load = subprocess.run(
         [*enter, "auditctl", "-R", AUDIT_RULES_FILE],

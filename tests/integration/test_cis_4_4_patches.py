@@ -28,9 +28,9 @@ print("\\n".join(names))
 
 
 def image_patches(host, *filters: str) -> dict:
-    """library/dockhard_image_patches.py on the host, in check mode as the audit runs it."""
+    """plugins/modules/image_patches.py on the host, in check mode as the audit runs it."""
     args = json.dumps({"image_filters": list(filters), "packages": True})
-    return host.ansible("dockhard_image_patches", args, check=True)
+    return host.ansible("dockhard.docker_hardening.image_patches", args, check=True)
 
 
 def installed(host, image: str) -> dict[str, str]:

@@ -46,7 +46,7 @@ dockhard-bench-b           : ok=200  changed=3    unreachable=0    failed=0    s
 TASKS RECAP ********************************************************************
 Sunday 29 November 2026  08:23:22 +0000 (0:00:00.485)       0:01:31.915 *******
 ===============================================================================
-docker_audit : 1.1.3 | AUDIT | Find the unit files systemd uses -------- 19.09s
+docker_auditd : 1.1.3 | AUDIT | Find the unit files systemd uses -------- 19.09s
 docker_app : 4.6 | PATCH | Base root filesystems are built when their recipe changed - 158.71s
 docker_app : AUDIT | Wait for the stack to be healthy ------------------- 4.61s
 Gathering Facts --------------------------------------------------------- 0.87s
@@ -90,7 +90,7 @@ def test_parse_changed_tasks():
 def test_parse_task_times():
     tasks = bench.parse_task_times(PLAYBOOK_OUTPUT)
     assert tasks == [
-        ("docker_audit : 1.1.3 | AUDIT | Find the unit files systemd uses", 19.09),
+        ("docker_auditd : 1.1.3 | AUDIT | Find the unit files systemd uses", 19.09),
         (
             "docker_app : 4.6 | PATCH | Base root filesystems are built when their recipe changed",
             158.71,

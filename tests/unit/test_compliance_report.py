@@ -23,8 +23,8 @@ def load(name, path):
     return module
 
 
-report_filters = load("compliance", ROOT / "roles/docker_compliance/filter_plugins/compliance.py")
-audit_module = load("dockhard_cis_audit", ROOT / "library/dockhard_cis_audit.py")
+report_filters = load("compliance", ROOT / "plugins/filter/compliance.py")
+audit_module = load("dockhard_cis_audit", ROOT / "plugins/modules/cis_audit.py")
 
 IMPLEMENTED = [c for c in CATALOG["controls"] if not c["exception"]]
 EXCEPTIONS = [c for c in CATALOG["controls"] if c["exception"]]
@@ -168,7 +168,7 @@ def test_every_implemented_control_has_a_check_in_the_module():
         ],
     }
     checks = audit_module.registry(params)
-    # CIS 4.4 is read by library/dockhard_image_patches.py (roles/docker_app/tasks/audit.yml).
+    # CIS 4.4 is read by plugins/modules/image_patches.py (roles/docker_app/tasks/audit.yml).
     app_vars = yaml.safe_load((ROOT / "roles/docker_app/vars/main.yml").read_text())
     elsewhere = set(app_vars["docker_app_patch_controls"])
     assert elsewhere == {"4.4"}

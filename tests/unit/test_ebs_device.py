@@ -1,4 +1,4 @@
-"""An EBS volume found by its id (library/dockhard_ebs_device.py, on a fake /dev and /sys)
+"""An EBS volume found by its id (plugins/modules/ebs_device.py, on a fake /dev and /sys)
 and docker_storage's check of the id."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("ebs", ROOT / "library/dockhard_ebs_device.py")
+_spec = importlib.util.spec_from_file_location("ebs", ROOT / "plugins/modules/ebs_device.py")
 ebs = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(ebs)
 

@@ -1,4 +1,4 @@
-"""Patch currency (library/dockhard_image_patches.py) and the SBOM of make scan."""
+"""Patch currency (plugins/modules/image_patches.py) and the SBOM of make scan."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "library"))
+sys.path.insert(0, str(ROOT / "plugins/modules"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-import dockhard_image_patches as patches  # noqa: E402
+import image_patches as patches  # noqa: E402
 import image_scan  # noqa: E402
 
 # Orderings dpkg itself decides: epochs, ~ before anything, +debNuM security revisions,

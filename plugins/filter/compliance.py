@@ -1,11 +1,11 @@
 # dockhard: compliance report of one host from the roles' findings and the catalog.
 """Filters that build the CIS compliance report and render it.
 
-- dockhard_compliance_report: findings + catalog + toggles -> the report (a dict,
+- compliance_report: findings + catalog + toggles -> the report (a dict,
   validated by catalog/report.schema.json).
-- dockhard_compliance_markdown: the report (and the host's before report) as Markdown.
-- dockhard_compliance_junit: the report as JUnit XML, one testcase per control.
-- dockhard_compliance_summary: one screen for all hosts of the play.
+- compliance_markdown: the report (and the host's before report) as Markdown.
+- compliance_junit: the report as JUnit XML, one testcase per control.
+- compliance_summary: one screen for all hosts of the play.
 """
 
 from __future__ import annotations
@@ -187,8 +187,8 @@ def compliance_summary(reports, report_dir):
 class FilterModule:
     def filters(self):
         return {
-            "dockhard_compliance_report": compliance_report,
-            "dockhard_compliance_markdown": compliance_markdown,
-            "dockhard_compliance_junit": compliance_junit,
-            "dockhard_compliance_summary": compliance_summary,
+            "compliance_report": compliance_report,
+            "compliance_markdown": compliance_markdown,
+            "compliance_junit": compliance_junit,
+            "compliance_summary": compliance_summary,
         }

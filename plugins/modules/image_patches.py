@@ -25,14 +25,14 @@ import urllib.request
 from ansible.module_utils.basic import AnsibleModule
 
 DOCUMENTATION = r"""
-module: dockhard_image_patches
+module: image_patches
 short_description: Pending Debian security updates of each image on the host (CIS 4.4)
 description:
   - Reads the dpkg database of every selected image and the security suite's package index
     (C(<codename>-security)) of its Debian release, and lists the installed packages the suite
     has a newer version of, with the installed and the fixed version.
-  - Returns a CIS 4.4 finding in RV(findings) - PASS when no image has a pending security
-    update. That is dockhard's own criterion: the benchmark keeps 4.4 manual.
+  - "Returns a CIS 4.4 finding in RV(findings): PASS when no image has a pending security
+    update. That is dockhard's own criterion, the benchmark keeps 4.4 manual."
   - Changes nothing; supports check mode.
 options:
   image_filters:

@@ -22,7 +22,7 @@ import subprocess
 from ansible.module_utils.basic import AnsibleModule
 
 DOCUMENTATION = r"""
-module: dockhard_cis_audit
+module: cis_audit
 short_description: Read-only CIS Docker Benchmark checks with evidence
 description:
   - Evaluates the controls listed in O(checks) and returns PASS or FAIL and the evidence read.
@@ -55,7 +55,7 @@ options:
     elements: str
     default: []
   audit_controls:
-    description: Watches per audit control (docker_audit_controls of roles/docker_audit).
+    description: Watches per audit control (docker_auditd_controls of roles/docker_auditd).
     type: list
     elements: dict
     default: []

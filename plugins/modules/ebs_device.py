@@ -19,7 +19,7 @@ import re
 from ansible.module_utils.basic import AnsibleModule
 
 DOCUMENTATION = r"""
-module: dockhard_ebs_device
+module: ebs_device
 short_description: Find the block device of an attached EBS volume by its volume id
 description:
   - Looks for the udev link /dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_<id without its
