@@ -226,7 +226,7 @@ def topology() -> dict[str, Any]:
             daemon["docker_daemon_userns_subid_count"],
         ),
         "imds": host["docker_host_imds_addresses"] + host["docker_host_imds_addresses_v6"],
-        "audit_ids": [c["id"] for c in audit["docker_auditd_controls"]],
+        "audit_ids": [c["id"] for c in audit["docker_auditd_watches"]],
         "audit_file": audit["docker_auditd_rules_file"],
         "socket": socket_unit,
     }

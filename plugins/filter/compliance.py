@@ -12,49 +12,58 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from ansible.errors import AnsibleFilterError
+
 SCHEMA = "dockhard-compliance/1"
 STATUSES = ("PASS", "FAIL", "EXCEPTION")
-
-
-def _switch_off(control, switches):
-    """The toggle or section switch that turns the control off, or None."""
-    names = [control.get("toggle")]
-    if control.get("role"):
-        names.append(f"{control['role']}_section{control['section']}")
-    for name in names:
-        if name and not _truthy(switches.get(name, True)):
-            return name
-    return None
-
-
-def _truthy(value):
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
 
 
 def _text(value):
     return " ".join(str(value).split()) if value else ""
 
 
-def compliance_report(findings, catalog, switches, host, phase="after"):
+def _check_inputs(findings, catalog, states):
+    """Every finding and switch state belongs to a catalog control, and every control
+    that is on has a finding: a gap is a defect in the roles, never a silent PASS or FAIL."""
+    known = {c["id"] for c in catalog["controls"]}
+    unknown = sorted((set(findings) | set(states)) - known)
+    if unknown:
+        raise AnsibleFilterError(f"not in the catalog: {', '.join(unknown)}")
+    unreported = [
+        c["id"]
+        for c in catalog["controls"]
+        if c.get("role") and not c.get("exception") and c["id"] not in states
+    ]
+    if unreported:
+        raise AnsibleFilterError(
+            f"no switch state for {', '.join(unreported)}: "
+            "is their role in docker_compliance_roles?"
+        )
+    unchecked = [i for i, s in states.items() if s["enabled"] and i not in findings]
+    if unchecked:
+        raise AnsibleFilterError(
+            f"no finding for {', '.join(unchecked)}: "
+            "their role's tasks/audit.yml did not check them"
+        )
+
+
+def compliance_report(findings, catalog, controls_state, host, phase="after"):
+    """controls_state: the roles' controls as query('dockhard.docker_hardening.controls') gives."""
+    states = {s["id"]: s for s in controls_state}
+    _check_inputs(findings, catalog, states)
     controls = []
     for control in catalog["controls"]:
         finding = findings.get(control["id"])
+        state = states.get(control["id"])
         evidence = list(finding["evidence"]) if finding else []
         reason = None
         if control.get("exception"):
             status, reason = "EXCEPTION", _text(control["exception"])
-        elif _switch_off(control, switches):
+        elif not state["enabled"]:
             status = "EXCEPTION"
-            reason = f"turned off by the operator: {_switch_off(control, switches)} is false"
-        elif finding:
-            status = finding["status"]
+            reason = f"turned off by the operator: {state['off_by']} is false"
         else:
-            status = "FAIL"
-            evidence = [
-                f"no check ran: role {control.get('role')} reported no finding for {control['id']}"
-            ]
+            status = finding["status"]
         controls.append(
             {
                 "id": control["id"],

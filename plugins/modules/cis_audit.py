@@ -13,35 +13,31 @@ from __future__ import annotations
 import grp
 import json
 import os
-import pwd
 import re
 import shutil
-import stat
 import subprocess
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.dockhard.docker_hardening.plugins.module_utils.file_state import (
+    describe,
+    unit_file,
+)
 
 DOCUMENTATION = r"""
 module: cis_audit
 short_description: Read-only CIS Docker Benchmark checks with evidence
 description:
   - Evaluates the controls listed in O(checks) and returns PASS or FAIL and the evidence read.
-  - Also returns the owner, group and mode of O(read_paths) and the unit files of O(read_units),
-    in one call, so a role can change only what differs instead of stat-ing path by path.
   - Changes nothing on the host; supports check mode.
 options:
+  findings:
+    description:
+      - The findings of this audit so far (the fact C(docker_compliance_findings)). When given,
+        the module returns that fact with this call's findings added, so every role's check
+        adds to one fact that docker_compliance turns into the report.
+    type: dict
   checks:
     description: CIS IDs (docker-bench-security v1.6.0 numbering) or X.n extras to evaluate.
-    type: list
-    elements: str
-    default: []
-  read_paths:
-    description: Paths whose owner, group and mode to return in RV(paths).
-    type: list
-    elements: str
-    default: []
-  read_units:
-    description: systemd units whose unit file to return in RV(units), and read in RV(paths).
     type: list
     elements: str
     default: []
@@ -55,7 +51,7 @@ options:
     elements: str
     default: []
   audit_controls:
-    description: Watches per audit control (docker_auditd_controls of roles/docker_auditd).
+    description: Watches per audit control (docker_auditd_watches of roles/docker_auditd).
     type: list
     elements: dict
     default: []
@@ -96,7 +92,7 @@ options:
     elements: str
     default: []
   sensitive_paths:
-    description: Host paths no container may bind mount (5.6).
+    description: Host paths no container may bind mount, nor anything inside them but for "/" (5.6).
     type: list
     elements: str
     default: []
@@ -113,16 +109,12 @@ author: dockhard
 """
 
 RETURN = r"""
+ansible_facts:
+  description: C(docker_compliance_findings), when O(findings) is given.
+  type: dict
+  returned: when O(findings) is given
 findings:
   description: Per control ID, status PASS or FAIL and a list of evidence lines.
-  type: dict
-  returned: always
-paths:
-  description: Per read path and unit file, owner, group and mode ("0644"); null if absent.
-  type: dict
-  returned: always
-units:
-  description: Per read unit, the unit file systemd uses, or "" when there is none.
   type: dict
   returned: always
 """
@@ -214,8 +206,7 @@ class Host:
         return self.cached("images", read)
 
     def unit_path(self, unit):
-        rc, out, _ = self.run(["systemctl", "show", "--property=FragmentPath", "--value", unit])
-        return out.strip() if rc == 0 and out.strip() else None
+        return self.cached(("unit", unit), lambda: unit_file(unit))
 
     def audit_rules(self):
         """Watches that persist (rules.d) and, where the kernel answers, the loaded ones."""
@@ -246,32 +237,6 @@ def watched_paths(text):
         if len(words) >= 2 and words[0] == "-w":
             paths.add(words[1])
     return paths
-
-
-def describe(path):
-    st = os.stat(path)
-    try:
-        owner = pwd.getpwuid(st.st_uid).pw_name
-    except KeyError:
-        owner = str(st.st_uid)
-    try:
-        group = grp.getgrgid(st.st_gid).gr_name
-    except KeyError:
-        group = str(st.st_gid)
-    return owner, group, stat.S_IMODE(st.st_mode)
-
-
-def read_files(host, paths, units):
-    """Unit file per unit, and owner, group and mode per path (None when absent)."""
-    unit_paths = {unit: host.unit_path(unit) or "" for unit in units}
-    found = {}
-    for path in [*paths, *(p for p in unit_paths.values() if p)]:
-        if os.path.exists(path):
-            owner, group, mode = describe(path)
-            found[path] = {"owner": owner, "group": group, "mode": f"{mode:04o}"}
-        else:
-            found[path] = None
-    return unit_paths, found
 
 
 def mode_ok(actual, wanted):
@@ -369,9 +334,10 @@ def check_daemon_keys(control_id):
                     f"(want {', '.join(sorted(want))})"
                 )
             elif key == "storage-driver":
+                # dockhard's criterion (catalog 2.6): the driver the role writes, never aufs.
                 driver = host.info().get("Driver", "")
-                good = driver != "aufs"
-                evidence.append(f"running storage driver: {driver} (aufs not allowed)")
+                good = driver == want and driver != "aufs"
+                evidence.append(f"running storage driver: {driver} (want {want})")
             else:
                 good = have == want
                 shown = json.dumps(have) + (
@@ -572,11 +538,19 @@ def sshd(c, host, params):
     return "sshd running" if rc == 0 and re.search(r"\bsshd\b", out) else ""
 
 
+def under_sensitive_path(source, sensitive_paths):
+    """A bind source that is a sensitive path or inside one ("/" itself only)."""
+    return any(
+        source == path or (path != "/" and source.startswith(path.rstrip("/") + "/"))
+        for path in sensitive_paths
+    )
+
+
 def sensitive_mounts(c, host, params):
     found = [
         m["Source"]
         for m in c.get("Mounts") or []
-        if m.get("Type") == "bind" and m.get("Source") in params["sensitive_paths"]
+        if m.get("Type") == "bind" and under_sensitive_path(m["Source"], params["sensitive_paths"])
     ]
     return f"mounts {', '.join(found)}" if found else ""
 
@@ -731,12 +705,18 @@ def registry(params):
     return checks
 
 
+def add_to_facts(so_far, findings):
+    """The audit's one findings fact, with these findings added (nothing when not asked)."""
+    if so_far is None:
+        return {}
+    return {"ansible_facts": {"docker_compliance_findings": {**so_far, **findings}}}
+
+
 def main():
     module = AnsibleModule(
         argument_spec={
+            "findings": {"type": "dict"},
             "checks": {"type": "list", "elements": "str", "default": []},
-            "read_paths": {"type": "list", "elements": "str", "default": []},
-            "read_units": {"type": "list", "elements": "str", "default": []},
             "docker_path": {"type": "str", "default": "/var/lib/docker"},
             "docker_group_members": {"type": "list", "elements": "str", "default": []},
             "audit_controls": {"type": "list", "elements": "dict", "default": []},
@@ -770,8 +750,7 @@ def main():
         except Unreadable as err:
             ok, evidence = False, [str(err)]
         findings[control_id] = {"status": "PASS" if ok else "FAIL", "evidence": evidence}
-    units, paths = read_files(host, params["read_paths"], params["read_units"])
-    module.exit_json(changed=False, findings=findings, paths=paths, units=units)
+    module.exit_json(changed=False, findings=findings, **add_to_facts(params["findings"], findings))
 
 
 if __name__ == "__main__":

@@ -48,6 +48,11 @@ options:
     description: Also return every installed package of each image (for an SBOM).
     type: bool
     default: false
+  findings:
+    description:
+      - The findings of this audit so far (the fact C(docker_compliance_findings)). When given,
+        the module returns that fact with the 4.4 finding added.
+    type: dict
 author: dockhard
 """
 
@@ -60,6 +65,10 @@ findings:
   description: The CIS 4.4 finding, status PASS or FAIL and evidence lines.
   type: dict
   returned: always
+ansible_facts:
+  description: C(docker_compliance_findings), when O(findings) is given.
+  type: dict
+  returned: when O(findings) is given
 """
 
 TIMEOUT = 30
@@ -359,6 +368,7 @@ def main() -> None:
             "image_filters": {"type": "list", "elements": "str", "default": []},
             "security_mirror": {"type": "str", "default": "http://deb.debian.org/debian-security"},
             "packages": {"type": "bool", "default": False},
+            "findings": {"type": "dict"},
         },
         supports_check_mode=True,
     )
@@ -366,13 +376,16 @@ def main() -> None:
     try:
         images = reader.images(module.params["image_filters"])
         entries = [image_report(reader, i, module.params["packages"]) for i in images]
+        result = finding(entries)
     except Unreadable as err:
         # Like every check of the report: FAIL with what could not be read, not an error.
-        evidence = [finding([])["evidence"][0], str(err)]
-        module.exit_json(
-            changed=False, images=[], findings={"4.4": {"status": "FAIL", "evidence": evidence}}
-        )
-    module.exit_json(changed=False, images=entries, findings={"4.4": finding(entries)})
+        entries = []
+        result = {"status": "FAIL", "evidence": [finding([])["evidence"][0], str(err)]}
+    so_far = module.params["findings"]
+    facts = {}
+    if so_far is not None:
+        facts = {"ansible_facts": {"docker_compliance_findings": {**so_far, "4.4": result}}}
+    module.exit_json(changed=False, images=entries, findings={"4.4": result}, **facts)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from ansible_recap import parse_recap  # noqa: E402 - from the path added above
 
 REPORT_DIR = ROOT / "reports" / "compliance"
+# What docker_daemon writes per control (role data the tests assert, not literals).
+DAEMON_BASELINE = json.loads((ROOT / "roles/docker_daemon/files/daemon_baseline.json").read_text())
 
 # Where the docker_auditd role writes its rules (CIS 1.1.3-1.1.18).
 AUDIT_RULES_FILE = "/etc/audit/rules.d/50-dockhard-docker.rules"

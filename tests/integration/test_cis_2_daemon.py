@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import run_in_container, run_ok
+from conftest import DAEMON_BASELINE, run_in_container, run_ok
 
 
 def bridge_options(host) -> dict:
@@ -34,8 +34,11 @@ def test_cis_2_5_no_insecure_registries(daemon_json, docker_info):
     assert all(ix["Secure"] for ix in docker_info["RegistryConfig"]["IndexConfigs"].values())
 
 
-def test_cis_2_6_storage_driver_overlay2(docker_info):
-    assert docker_info["Driver"] == "overlay2"
+def test_cis_2_6_storage_driver_overlay2(daemon_json, docker_info):
+    """One criterion (catalog 2.6): the engine runs the driver the role writes, never aufs."""
+    wanted = DAEMON_BASELINE["2.6"]["storage-driver"]
+    assert daemon_json["storage-driver"] == wanted
+    assert docker_info["Driver"] == wanted != "aufs"
 
 
 def test_cis_2_7_no_tcp_listener(host, daemon_json):

@@ -233,7 +233,9 @@ def missing_remediation_tags(catalog: Mapping[str, Any], roles_dir: Path) -> lis
             continue
         if role not in cache:
             cache[role] = role_task_tags(roles_dir / role)
-        if control["tag"] not in cache[role]:
+        # `tags: "{{ <role>_tags + [...] }}"` carries all of the role's catalog tags.
+        role_wide = any(f"{role}_tags" in tag for tag in cache[role])
+        if control["tag"] not in cache[role] and not role_wide:
             missing.append(f"{control['id']}: {control['tag']} in roles/{role}/tasks")
     return missing
 

@@ -1,17 +1,22 @@
-"""The compliance report filters (roles/docker_compliance) and the audit module's pure parts."""
+"""The compliance report filters, the catalog lookup and the audit module's pure parts."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import re
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import jsonschema
 import pytest
 import yaml
+from ansible.errors import AnsibleFilterError, AnsibleLookupError
 
 ROOT = Path(__file__).resolve().parents[2]
+# The modules import the collection's module_utils by FQCN, as Ansible runs them.
+sys.path.insert(0, str(ROOT / "collections"))
 CATALOG = yaml.safe_load((ROOT / "catalog" / "controls.yml").read_text())
 SCHEMA = json.loads((ROOT / "catalog" / "report.schema.json").read_text())
 
@@ -25,6 +30,11 @@ def load(name, path):
 
 report_filters = load("compliance", ROOT / "plugins/filter/compliance.py")
 audit_module = load("dockhard_cis_audit", ROOT / "plugins/modules/cis_audit.py")
+controls_lookup = load("controls", ROOT / "plugins/lookup/controls.py")
+file_state = importlib.import_module(
+    "ansible_collections.dockhard.docker_hardening.plugins.module_utils.file_state"
+)
+ROLES = sorted({c["role"] for c in CATALOG["controls"] if c.get("role")})
 
 IMPLEMENTED = [c for c in CATALOG["controls"] if not c["exception"]]
 EXCEPTIONS = [c for c in CATALOG["controls"] if c["exception"]]
@@ -36,9 +46,16 @@ def findings(status="PASS", **overrides):
     return found
 
 
+def states(switches=None, catalog=CATALOG):
+    """What the lookup returns when every toggle is on except the given switches."""
+    values = {c["toggle"]: True for c in catalog["controls"] if c.get("toggle")}
+    values.update(switches or {})
+    return controls_lookup.role_controls(catalog["controls"], ROLES, values.get)
+
+
 def report(found=None, switches=None, phase="after"):
     return report_filters.compliance_report(
-        findings() if found is None else found, CATALOG, switches or {}, "host-a", phase
+        findings() if found is None else found, CATALOG, states(switches), "host-a", phase
     )
 
 
@@ -72,12 +89,55 @@ def test_a_failing_finding_is_reported_with_its_evidence():
     jsonschema.validate(r, SCHEMA)
 
 
-def test_a_control_no_role_checked_fails_rather_than_passing_silently():
+def test_a_control_that_is_on_but_was_not_checked_stops_the_report():
     found = findings()
     del found["2.15"]
-    entry = next(c for c in report(found)["controls"] if c["id"] == "2.15")
-    assert entry["status"] == "FAIL"
-    assert "no check ran" in entry["evidence"][0]
+    with pytest.raises(AnsibleFilterError, match=re.escape("no finding for 2.15")):
+        report(found)
+
+
+def test_a_finding_or_switch_the_catalog_does_not_know_stops_the_report():
+    with pytest.raises(AnsibleFilterError, match=re.escape("not in the catalog: 9.9")):
+        report(findings(**{"9.9": {"status": "PASS", "evidence": []}}))
+    partial = [s for s in states() if s["role"] != "docker_host"]
+    with pytest.raises(AnsibleFilterError, match=re.escape("no switch state for 4.5, X.1")):
+        report_filters.compliance_report(findings(), CATALOG, partial, "host-a")
+
+
+def test_a_toggle_the_play_does_not_define_is_an_error_not_on():
+    values = {c["toggle"]: True for c in CATALOG["controls"] if c.get("toggle")}
+    del values["docker_daemon_cis_2_15"]
+    undefined = re.escape("docker_daemon_cis_2_15 are not defined")
+    with pytest.raises(AnsibleLookupError, match=undefined):
+        controls_lookup.role_controls(CATALOG["controls"], ["docker_daemon"], values.get)
+
+
+def test_a_new_catalog_control_reaches_its_role_its_tags_and_the_report():
+    """Adding a control is a catalog entry plus its toggle: no other list to edit."""
+    made_up = {
+        **next(c for c in CATALOG["controls"] if c["id"] == "2.15"),
+        "id": "2.99",
+        "title": "A made-up daemon control",
+        "toggle": "docker_daemon_cis_2_99",
+        "tag": "rule_2.99",
+    }
+    catalog = {**CATALOG, "controls": [*CATALOG["controls"], made_up]}
+    daemon = [s for s in states(catalog=catalog) if s["role"] == "docker_daemon"]
+    assert daemon[-1] == {
+        "id": "2.99",
+        "role": "docker_daemon",
+        "section": "2",
+        "tag": "rule_2.99",
+        "toggle": "docker_daemon_cis_2_99",
+        "enabled": True,
+        "off_by": None,
+    }
+    off = states({"docker_daemon_cis_2_99": False}, catalog)
+    found = findings(**{"2.99": {"status": "FAIL", "evidence": ["read 2.99"]}})
+    on_entry = report_filters.compliance_report(found, catalog, states(catalog=catalog), "h")
+    off_entry = report_filters.compliance_report(findings(), catalog, off, "h")
+    assert on_entry["controls"][-1]["status"] == "FAIL"
+    assert off_entry["controls"][-1]["reason"].endswith("docker_daemon_cis_2_99 is false")
 
 
 @pytest.mark.parametrize(
@@ -175,29 +235,36 @@ def test_every_implemented_control_has_a_check_in_the_module():
     assert [c["id"] for c in IMPLEMENTED if c["id"] not in set(checks) | elsewhere] == []
 
 
-class _UnitsOnly:
-    """A Host whose systemd knows one unit; files are read from the real filesystem."""
-
-    def __init__(self, units: dict[str, str]) -> None:
-        self.units = units
-
-    def unit_path(self, unit: str) -> str | None:
-        return self.units.get(unit)
-
-
-def test_read_files_returns_modes_of_paths_and_unit_files(tmp_path):
+def test_read_files_returns_modes_of_paths_and_unit_files(tmp_path, monkeypatch):
     conf = tmp_path / "daemon.json"
     conf.write_text("{}")
     conf.chmod(0o640)
     unit = tmp_path / "docker.service"
     unit.write_text("[Service]\n")
     unit.chmod(0o664)
-    host = _UnitsOnly({"docker.service": str(unit)})
-    units, paths = audit_module.read_files(
-        host, [str(conf), str(tmp_path / "absent")], ["docker.service", "no.socket"]
+    # systemd knows one unit; the files are read from the real filesystem.
+    monkeypatch.setattr(file_state, "unit_file", {"docker.service": str(unit)}.get)
+    units, paths = file_state.read_files(
+        [str(conf), str(tmp_path / "absent")], ["docker.service", "no.socket"]
     )
     assert units == {"docker.service": str(unit), "no.socket": ""}
     assert paths[str(conf)]["mode"] == "0640"
     assert paths[str(unit)]["mode"] == "0664"
     assert paths[str(tmp_path / "absent")] is None
     assert set(paths) == {str(conf), str(unit), str(tmp_path / "absent")}
+
+
+@pytest.mark.parametrize(
+    ("source", "sensitive"),
+    [
+        ("/", True),
+        ("/etc", True),
+        ("/etc/shadow", True),
+        ("/var/run/docker.sock", True),
+        ("/etcetera", False),
+        ("/opt/dockhard/run", False),
+    ],
+)
+def test_cis_5_6_a_bind_inside_a_sensitive_path_counts(source, sensitive):
+    paths = ["/", "/etc", "/var/run/docker.sock"]
+    assert audit_module.under_sensitive_path(source, paths) is sensitive

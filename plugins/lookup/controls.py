@@ -1,0 +1,143 @@
+# dockhard: the controls of a role, read from the control catalog.
+"""Each role asks the catalog which controls it answers for and whether they are on.
+
+The catalog (catalog/controls.yml of this collection) is the one hand-written
+list of controls: a role's ID -> toggle map, its tags and the report's switch
+states all come from here, so adding a control is a catalog entry, a toggle
+(role default + argument spec), one remediation task and one check.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from ansible.errors import AnsibleLookupError
+from ansible.plugins.lookup import LookupBase
+
+DOCUMENTATION = r"""
+name: controls
+short_description: A role's CIS controls from the dockhard catalog, with their switches resolved
+description:
+  - Reads the control catalog (C(catalog/controls.yml) of this collection, or O(catalog)) and
+    returns one entry per control of the roles named in the terms, in catalog order.
+  - A control is on when its toggle is true and, if the role defines one, its section switch
+    (C(<role>_section<section>), for example C(docker_app_section5)) is true too.
+  - A toggle the catalog names but the play does not define is an error, never "on" by default.
+  - Controls without a role (exceptions kept for the report) are not returned.
+options:
+  _terms:
+    description: Role names, for example C(docker_daemon).
+    required: true
+  catalog:
+    description: Path of another catalog file (tests use a fixture catalog).
+    type: path
+  want:
+    description:
+      - C(controls) returns the entries below; C(tags) returns the roles' Ansible tags instead
+        (the role names, C(section<N>) of each section and each control's tag), for the tasks
+        that remediate or check all of a role's controls.
+    type: str
+    choices: [controls, tags]
+    default: controls
+"""
+
+EXAMPLES = r"""
+- name: Every task of the daemon's controls carries all their tags
+  ansible.builtin.import_tasks: daemon_json.yml
+  tags: "{{ query('dockhard.docker_hardening.controls', 'docker_daemon', want='tags') }}"
+
+- name: The daemon's controls that are on
+  ansible.builtin.debug:
+    msg: >-
+      {{ query('dockhard.docker_hardening.controls', 'docker_daemon')
+         | selectattr('enabled') | map(attribute='id') }}
+"""
+
+RETURN = r"""
+_list:
+  description: One entry per control of the named roles.
+  type: list
+  elements: dict
+  contains:
+    id: {description: CIS ID (docker-bench-security numbering) or X.n, type: str}
+    role: {description: The role that remediates and checks it, type: str}
+    section: {description: CIS section (1-5) or x, type: str}
+    tag: {description: Its Ansible tag, for example rule_2.2, type: str}
+    toggle: {description: The role variable that turns it on or off, type: str}
+    enabled: {description: Whether the toggle and the section switch are on, type: bool}
+    off_by: {description: The switch that turned it off, or null, type: str}
+"""
+
+CATALOG = Path(__file__).resolve().parents[2] / "catalog" / "controls.yml"
+_CACHE: dict[tuple[str, float], list[dict]] = {}
+
+
+def load_catalog(path: Path) -> list[dict]:
+    """The catalog's controls, parsed once per file version (it is ~2000 lines of YAML)."""
+    key = (str(path), path.stat().st_mtime)
+    if key not in _CACHE:
+        with path.open(encoding="utf-8") as handle:
+            loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+            _CACHE[key] = yaml.load(handle, Loader=loader)["controls"]  # noqa: S506 (safe loader)
+    return _CACHE[key]
+
+
+def role_tags(controls: list[dict], roles: list[str]) -> list[str]:
+    mine = [c for c in controls if c.get("role") in roles]
+    sections = [f"section{c['section']}" for c in mine if str(c["section"]).isdigit()]
+    return list(dict.fromkeys([*roles, *sections, *(c["tag"] for c in mine)]))
+
+
+def truthy(value) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def role_controls(controls: list[dict], roles: list[str], switch) -> list[dict]:
+    """Entries of the roles' controls; switch(name) is the variable's value, None if undefined."""
+    mine = [c for c in controls if c.get("role") in roles]
+    missing = [c["toggle"] for c in mine if switch(c["toggle"]) is None]
+    if missing:
+        raise AnsibleLookupError(
+            f"catalog toggle(s) {', '.join(missing)} are not defined: each must be a default "
+            "of its role (did a role's defaults not load, or is a name misspelt?)"
+        )
+    entries = []
+    for control in mine:
+        section_switch = f"{control['role']}_section{control['section']}"
+        section_on = switch(section_switch)
+        off_by = None
+        if not truthy(switch(control["toggle"])):
+            off_by = control["toggle"]
+        if section_on is not None and not truthy(section_on):
+            off_by = section_switch
+        entries.append(
+            {
+                "id": control["id"],
+                "role": control["role"],
+                "section": str(control["section"]),
+                "tag": control["tag"],
+                "toggle": control["toggle"],
+                "enabled": off_by is None,
+                "off_by": off_by,
+            }
+        )
+    return entries
+
+
+class LookupModule(LookupBase):
+    def run(self, terms, variables=None, **kwargs):
+        self.set_options(var_options=variables, direct=kwargs)
+        path = Path(self.get_option("catalog") or CATALOG)
+        if self.get_option("want") == "tags":
+            return role_tags(load_catalog(path), list(terms))
+        variables = variables or {}
+
+        def switch(name):
+            if name not in variables:
+                return None
+            return self._templar.template(variables[name])
+
+        return role_controls(load_catalog(path), list(terms), switch)
