@@ -20,6 +20,8 @@ GOALS = {
     "app_speedup": 2.0,
     "refuse_ms": 100.0,
 }
+# Share of the machine's cores busy from which a fleet's converge counts as CPU-bound.
+CPU_BOUND = 0.9
 
 
 def cpus(report: dict) -> int | str:
@@ -321,6 +323,8 @@ def fleet_figures(report: dict) -> dict:
         # Cores one host's converge may keep busy for the goal to be reachable at all.
         "cores_for_goal": GOALS["fleet_ratio"] * cores / fleet["largest"],
         "cores_now": one["cpu_busy_s"] / one["converge_s"],
+        # The largest fleet kept (nearly) every core busy: more parallelism cannot help.
+        "cpu_bound": largest["utilisation"] >= CPU_BOUND,
     }
 
 
