@@ -28,7 +28,8 @@ each goal is reported as met or missed.
 A full run that completes is also the new record of the benchmark: it is copied
 to docs/src/bench.json (committed, with the machine, the date and the commit)
 and scripts/gen_docs.py renders docs/performance.md and the README's table from
-it. --quick and failed runs leave the record alone.
+it. --quick runs, failed runs and runs that skipped a fleet size leave the
+record alone.
 """
 
 from __future__ import annotations
@@ -770,6 +771,19 @@ def machine_facts() -> dict:
     }
 
 
+def complete(report: dict) -> bool:
+    """A full run that measured everything: only such a run replaces the docs' record."""
+    sizes = (report.get("fleet") or {}).get("sizes") or {}
+    parts = ("single_host", "app", "images", "fleet")
+    return (
+        report.get("profile", {}).get("name") == FULL.name
+        and "error" not in report
+        and all(report.get(part) for part in parts)
+        and bool(sizes)
+        and not any("skipped" in entry for entry in sizes.values())
+    )
+
+
 def record(report: dict) -> None:
     """Keep a complete full run as the benchmark's record and regenerate the docs from it."""
     RECORD.write_text(json.dumps(report, indent=2) + "\n")
@@ -839,7 +853,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report["duration_s"] = round(time.monotonic() - started, 1)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2) + "\n")
-    if profile is FULL and status == 0:
+    if status == 0 and complete(report):
         record(report)
     print()
     print(render(report))

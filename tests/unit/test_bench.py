@@ -303,3 +303,13 @@ def test_wheel_platform_of_this_machine_is_the_roles():
 def test_wheel_platform_refuses_other_machines():
     with pytest.raises(SystemExit, match="unsupported architecture riscv64"):
         bench.wheel_platform("riscv64")
+
+
+def test_only_a_complete_full_run_replaces_the_record():
+    record = json.loads(bench.RECORD.read_text())
+    assert bench.complete(record)
+    assert not bench.complete({**record, "profile": {"name": "quick"}})
+    assert not bench.complete({**record, "error": "RuntimeError: boom"})
+    assert not bench.complete({k: v for k, v in record.items() if k != "images"})
+    fleet = {**record["fleet"], "sizes": {**record["fleet"]["sizes"], "8": {"skipped": "low"}}}
+    assert not bench.complete({**record, "fleet": fleet})
