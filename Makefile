@@ -38,7 +38,7 @@ docs-check:  ## fail when a generated doc is stale (also a unit test)
 test:  ## the whole suite: lint, unit tests, Molecule (./dockhard test)
 	./dockhard test
 
-bench:  ## benchmarks, from a fresh clone too (./dockhard bench = scripts/bench.py)
+bench:  ## benchmarks, from a fresh clone too (./dockhard bench = scripts/bench.py); a full run rewrites docs/src/bench.json and the docs made from it
 	./dockhard bench
 
 demo-story:  ## before/after story, recorded under docs/demo/ (scripts/demo_story.sh)

@@ -24,6 +24,12 @@ on further fresh hosts only while that budget allows; --quick does one of each
 and smaller fleets. Prints Markdown tables and writes reports/bench.json; the
 output of every command goes to reports/bench-logs/. No figure is asserted:
 each goal is reported as met or missed.
+
+A full run that completes is also the new record of the benchmark: it is copied
+to docs/src/bench.json (committed, with the machine, the date and the commit)
+and scripts/gen_docs.py renders docs/performance.md and the README's table from
+it. --quick runs, failed runs and runs that skipped a fleet size leave the
+record alone.
 """
 
 from __future__ import annotations
@@ -48,6 +54,13 @@ from pathlib import Path
 
 import yaml
 from ansible_recap import parse_recap, recap_total
+from bench_tables import (
+    ENDPOINTS,
+    EXHAUSTION_PATH,
+    GOALS,
+    ORIGINAL_EXHAUSTION_TIMEOUT,
+    render,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 PREFIX = "dockhard-bench-"
@@ -62,11 +75,11 @@ ORIGINAL_URL = f"http://127.0.0.1:{ORIGINAL_PORT}"
 # docker_app_socket_dir (root may connect; nginx is the only other user): where the time goes.
 GUNICORN_URL = "http+unix://%2Fopt%2Fdockhard%2Frun%2Fapp.sock"
 WEB_CONTAINER = "dockhard-web-1"  # compose project "dockhard", service "web"
-ENDPOINTS = ("/?name=bob", "/calculate?expr=2%2B3")
-EXHAUSTION_PATH = "/calculate?expr=9**9**9"
 WHEEL_CACHE = Path.home() / ".cache" / "dockhard" / "bench"
 # pip platform tag per architecture: the role's own table (docker_app_wheel_platforms).
 APP_ROLE_VARS = REPO / "roles" / "docker_app" / "vars" / "main.yml"
+RECORD = REPO / "docs" / "src" / "bench.json"
+GEN_DOCS = REPO / "scripts" / "gen_docs.py"
 VENV_BIN = Path(sys.executable).parent
 # Files inside the host container: under /var/tmp, since docker cp cannot write
 # into its /tmp (a tmpfs mount).
@@ -78,8 +91,6 @@ BENCH_BASE = "dockhard-bench/base-builder:latest"
 ORIGINAL_IMAGE = "dockhard-bench/original:latest"
 NAIVE_IMAGE = "dockhard-bench/naive:latest"
 ORIGINAL_CONTAINER = "dockhard-bench-original"
-# The original evaluates 9**9**9 for real (minutes of CPU): wait this long, no more.
-ORIGINAL_EXHAUSTION_TIMEOUT = 2.0
 # The proxy allows 20 r/s per client address by default (docker_app_proxy_rate):
 # a load test from one address would measure that limiter, not the stack. The
 # throughput runs lift it through the role's own variables; one extra run shows
@@ -94,12 +105,6 @@ LIFTED_LIMITS = {
 HOST_MEMORY_BYTES = 600 * 1024**2
 CPUS = os.cpu_count() or 1
 CONTROLLER_RESERVE_BYTES = 2 * 1024**3
-GOALS = {
-    "rerun_ratio": 0.5,
-    "fleet_ratio": 2.5,
-    "app_speedup": 2.0,
-    "refuse_ms": 100.0,
-}
 ORIGINAL_DOCKERFILE = """\
 # files/original/Dockerfile on the local Debian base: python:3.9-alpine cannot
 # be pulled here and pip cannot reach PyPI from a container, so Flask==3.0.3
@@ -233,42 +238,6 @@ def slowest_tasks(runs: Sequence[Sequence[tuple[str, float]]], limit: int = 10) 
         {"task": name, "median_s": statistics.median(values), "max_s": max(values)}
         for name, values in ranked[:limit]
     ]
-
-
-def fmt_stat(summary: dict | None, unit: str = "s", digits: int = 1) -> str:
-    """'12.3 s (11.0-13.1)': median with min-max; '-' when not measured."""
-    if not summary:
-        return "-"
-    median, low, high = summary["median"], summary["min"], summary["max"]
-    text = f"{median:.{digits}f} {unit}".rstrip()
-    if summary["n"] > 1:
-        text += f" ({low:.{digits}f}-{high:.{digits}f})"
-    return text
-
-
-def fmt_goal(value: float | None, goal: float, higher_is_better: bool = False) -> str:
-    """'met' or 'missed' against a goal; '-' without a value."""
-    if value is None:
-        return "-"
-    met = value >= goal if higher_is_better else value <= goal
-    return "met" if met else "missed"
-
-
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A Markdown table with padded columns (readable in a terminal and in docs)."""
-    widths = [len(h) for h in headers]
-    for row in rows:
-        if len(row) != len(headers):
-            raise ValueError(f"row has {len(row)} cells, expected {len(headers)}: {row}")
-        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
-
-    def line(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
-
-    return "\n".join(
-        [line(headers), "| " + " | ".join("-" * w for w in widths) + " |"]
-        + [line(row) for row in rows]
-    )
 
 
 def inventory(template_vars: dict, hosts: Sequence[str], app_hosts: Sequence[str]) -> dict:
@@ -770,216 +739,56 @@ def download_wheels(bench: Bench, requirements: Path, python: str, dest: Path) -
         (dest / wheel.name).write_bytes(wheel.read_bytes())
 
 
-# --- report -----------------------------------------------------------------
-
-
-def _changed(values: Sequence[int]) -> str:
-    return f"changed={max(values)}" if values else "changed=?"
-
-
-def converge_rows(report: dict) -> list[list[str]]:
-    rows: list[list[str]] = []
-    single = report.get("single_host") or {}
-    if single:
-        changed = single.get("rerun_changed", [])
-        rows += [
-            ["first converge, 1 app host, fresh", fmt_stat(single.get("first_converge_s")), "", ""],
-            [
-                "no-drift rerun",
-                f"{fmt_stat(single.get('rerun_s'))}, {_changed(changed)}",
-                "changed=0",
-                "met" if changed and max(changed) == 0 else "missed",
-            ],
-            [
-                "--check run",
-                f"{fmt_stat(single.get('check_s'))}, {_changed(single.get('check_changed', []))}",
-                "",
-                "",
-            ],
-            [
-                "rerun / first converge",
-                _fmt_ratio(single.get("rerun_ratio")),
-                f"<= {GOALS['rerun_ratio']}",
-                fmt_goal(single.get("rerun_ratio"), GOALS["rerun_ratio"]),
-            ],
-        ]
-    fleet = report.get("fleet") or {}
-    for size, entry in (fleet.get("sizes") or {}).items():
-        label = f"fleet of {size}, host roles, forks {fleet.get('forks')}"
-        if "skipped" in entry:
-            rows.append([label, f"skipped: {entry['skipped']}", "", ""])
-            continue
-        memory = entry.get("hosts_rss_bytes")
-        value = f"{fmt_stat(entry.get('converge_s'))}, hosts' RSS {mib_stat(memory)}"
-        if entry.get("cpu_busy_s"):
-            value += (
-                f", CPU {fmt_stat(entry['cpu_busy_s'])} busy"
-                f" ({entry['cpu_utilisation']:.0%} of {CPUS} cores)"
-            )
-        rows.append([label, value, "", ""])
-    if fleet:
-        value = fleet.get("ratio_largest_to_1")
-        rows.append(
-            [
-                f"fleet {fleet.get('largest')} hosts / 1 host",
-                _fmt_ratio(value),
-                f"<= {GOALS['fleet_ratio']}",
-                fmt_goal(value, GOALS["fleet_ratio"]),
-            ]
-        )
-    return rows
-
-
-def _fmt_ratio(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
-
-
-def mib_stat(summary: dict | None) -> str:
-    if not summary:
-        return "-"
-    return f"{summary['median'] / 1024**2:.0f} MiB"
-
-
-def app_rows(report: dict) -> list[list[str]]:
-    app = report.get("app") or {}
-    rows: list[list[str]] = []
-    for path, entry in (app.get("endpoints") or {}).items():
-        for target in STACK_LABELS:
-            if target not in entry:
-                continue
-            stats = entry[target]
-            rows.append(
-                [
-                    path,
-                    STACK_LABELS[target].format(cpus=app.get("web_cpus", "?")),
-                    fmt_stat(stats["ok_rps"], ""),
-                    fmt_stat(stats["p50_ms"], "", 2),
-                    fmt_stat(stats["p99_ms"], "", 2),
-                    "",
-                    "",
-                ]
-            )
-        speedup = entry.get("speedup")
-        goal = path == ENDPOINTS[0]
-        rows.append(
-            [
-                path,
-                "hardened / original",
-                "-" if speedup is None else f"{speedup:.2f}x",
-                "",
-                "",
-                f">= {GOALS['app_speedup']:g}x" if goal else "",
-                fmt_goal(speedup, GOALS["app_speedup"], higher_is_better=True) if goal else "",
-            ]
-        )
-    deployed = app.get("as_deployed")
-    if deployed:
-        statuses = ", ".join(f"{k}: {v}" for k, v in deployed["statuses"].items())
-        rows.append(
-            [
-                ENDPOINTS[0],
-                f"hardened, proxy limits as deployed ({statuses})",
-                f"{deployed['ok_rps']:.1f}",
-                _fmt_ms(deployed["p50_ms"]),
-                _fmt_ms(deployed["p99_ms"]),
-                "",
-                "",
-            ]
-        )
-    if app.get("refuse_ms"):
-        statuses = sorted({s for run in app.get("refuse_statuses", []) for s in run})
-        rows.append(
-            [
-                EXHAUSTION_PATH,
-                f"hardened, time to refuse (status {', '.join(statuses)})",
-                "",
-                fmt_stat(app["refuse_ms"], "", 2),
-                "",
-                f"< {GOALS['refuse_ms']:g} ms",
-                fmt_goal(app["refuse_ms"]["median"], GOALS["refuse_ms"]),
-            ]
-        )
-    throttled = app.get("web_cpu_throttling")
-    if throttled and throttled.get("throttled_fraction") is not None:
-        rows.append(
-            [
-                "(load runs)",
-                f"hardened web container hit its CPU quota in "
-                f"{throttled['throttled_fraction']:.0%} of CFS periods "
-                f"({throttled['throttled_s']:.1f} s throttled)",
-                "",
-                "",
-                "",
-                "",
-                "",
-            ]
-        )
-    original = app.get("original_exhaustion")
-    if original:
-        if original["answered"]:
-            what = f"answered {original['statuses']} in {_fmt_ms(original['max_ms'])} ms"
-        else:
-            what = f"no answer within {ORIGINAL_EXHAUSTION_TIMEOUT:g} s ({original['errors']})"
-        rows.append([EXHAUSTION_PATH, f"original: {what}", "", "", "", "", ""])
-    return rows
-
-
-def _fmt_ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
-
-
-def image_rows(report: dict) -> list[list[str]]:
-    images = report.get("images") or {}
-    rows = []
-    for key in ("hardened", "naive"):
-        if key in images:
-            size = images[key]["bytes"]
-            rows.append([IMAGE_LABELS[key], images[key]["image"], f"{size / 1000**2:.1f} MB"])
-    if "naive_to_hardened" in images:
-        rows.append(["naive / hardened", "", f"{images['naive_to_hardened']:.2f}x"])
-    return rows
-
-
-def render(report: dict) -> str:
-    """The report as Markdown tables (printed, and pasted into docs/performance.md)."""
-    parts = []
-    rows = converge_rows(report)
-    if rows:
-        parts.append(format_table(["converge", "median (min-max)", "goal", "result"], rows))
-    rows = app_rows(report)
-    if rows:
-        headers = ["endpoint", "stack", "2xx r/s", "p50 ms", "p99 ms", "goal", "result"]
-        parts.append(format_table(headers, rows))
-    rows = image_rows(report)
-    if rows:
-        parts.append(format_table(["image", "name", "size"], rows))
-    single = report.get("single_host") or {}
-    for kind in ("rerun", "check"):
-        names = sorted({t for run in single.get(f"{kind}_changed_tasks", []) for t in run})
-        if names:
-            parts.append(
-                f"Tasks that reported changed in the {kind} runs:\n"
-                + "\n".join(f"- {name}" for name in names)
-            )
-    tasks = single.get("rerun_slowest_tasks") or []
-    if tasks:
-        rows = [[t["task"], f"{t['median_s']:.2f}", f"{t['max_s']:.2f}"] for t in tasks]
-        parts.append(format_table(["slowest tasks of the rerun", "median s", "max s"], rows))
-    return "\n\n".join(parts)
-
-
-STACK_LABELS = {
-    "hardened": "hardened: nginx, gunicorn ({cpus} CPU), audit rows in Postgres",
-    "original": "original: Flask dev server",
-    "gunicorn": "hardened, gunicorn direct (no nginx)",
-}
-IMAGE_LABELS = {
-    "hardened": "hardened web image (multi-stage)",
-    "naive": "naive single-stage build, same base",
-}
-
-
 # --- main -------------------------------------------------------------------
+
+
+def git_commit() -> str:
+    """The commit measured, '-dirty' when the tree has uncommitted changes."""
+    result = subprocess.run(
+        ["git", "describe", "--always", "--dirty", "--abbrev=7"],  # noqa: S607 - git from PATH
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result.stdout.strip() or "unknown"
+
+
+def machine_facts() -> dict:
+    """What the figures depend on: cores, memory, kernel, OS, cgroup version."""
+    try:
+        os_name = platform.freedesktop_os_release().get("PRETTY_NAME", "")
+    except OSError:
+        os_name = ""
+    return {
+        "cpus": CPUS,
+        "memory_total_bytes": meminfo_bytes(Path("/proc/meminfo").read_text(), "MemTotal"),
+        "memory_available_before_bytes": available_memory(),
+        "kernel": platform.release(),
+        "os": os_name,
+        "cgroup": "v2" if Path("/sys/fs/cgroup/cgroup.controllers").exists() else "v1",
+        "load_average_before": load_average(),
+    }
+
+
+def complete(report: dict) -> bool:
+    """A full run that measured everything: only such a run replaces the docs' record."""
+    sizes = (report.get("fleet") or {}).get("sizes") or {}
+    parts = ("single_host", "app", "images", "fleet")
+    return (
+        report.get("profile", {}).get("name") == FULL.name
+        and "error" not in report
+        and all(report.get(part) for part in parts)
+        and bool(sizes)
+        and not any("skipped" in entry for entry in sizes.values())
+    )
+
+
+def record(report: dict) -> None:
+    """Keep a complete full run as the benchmark's record and regenerate the docs from it."""
+    RECORD.write_text(json.dumps(report, indent=2) + "\n")
+    say(f"wrote {RECORD.relative_to(REPO)}; rendering the docs from it")
+    subprocess.run([sys.executable, str(GEN_DOCS)], cwd=REPO, check=True)  # noqa: S603
 
 
 def preflight() -> None:
@@ -1011,13 +820,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     report: dict = {
         "profile": asdict(profile),
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {
-            "cpus": CPUS,
-            "memory_total_bytes": meminfo_bytes(Path("/proc/meminfo").read_text(), "MemTotal"),
-            "memory_available_before_bytes": available_memory(),
-            "kernel": platform.release(),
-            "load_average_before": load_average(),
-        },
+        "commit": git_commit(),
+        "machine": machine_facts(),
         "goals": GOALS,
     }
     say(f"profile {profile.name}; load average {report['machine']['load_average_before']}")
@@ -1049,6 +853,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     report["duration_s"] = round(time.monotonic() - started, 1)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2) + "\n")
+    if status == 0 and complete(report):
+        record(report)
     print()
     print(render(report))
     print()

@@ -25,6 +25,7 @@ def _load(name):
 
 bench = _load("bench")
 bench_load = _load("bench_load")
+bench_tables = _load("bench_tables")
 
 # As ansible-playbook prints it with profile_tasks (ansible.cfg).
 PLAYBOOK_OUTPUT = """\
@@ -109,7 +110,7 @@ def test_slowest_tasks_by_median_over_runs():
 
 
 def test_format_table_pads_columns():
-    table = bench.format_table(["figure", "value"], [["rerun", "80.1 s"], ["x", "1"]])
+    table = bench_tables.format_table(["figure", "value"], [["rerun", "80.1 s"], ["x", "1"]])
     assert table.splitlines() == [
         "| figure | value  |",
         "| ------ | ------ |",
@@ -120,17 +121,17 @@ def test_format_table_pads_columns():
 
 def test_format_table_rejects_ragged_rows():
     with pytest.raises(ValueError, match="expected 2"):
-        bench.format_table(["a", "b"], [["only one"]])
+        bench_tables.format_table(["a", "b"], [["only one"]])
 
 
 def test_fmt_stat_and_goal():
-    assert bench.fmt_stat(bench.summarize([12.34, 11.0, 13.06])) == "12.3 s (11.0-13.1)"
-    assert bench.fmt_stat(bench.summarize([5.0])) == "5.0 s"
-    assert bench.fmt_stat(None) == "-"
-    assert bench.fmt_goal(0.4, 0.5) == "met"
-    assert bench.fmt_goal(0.6, 0.5) == "missed"
-    assert bench.fmt_goal(1.5, 2.0, higher_is_better=True) == "missed"
-    assert bench.fmt_goal(None, 2.0) == "-"
+    assert bench_tables.fmt_stat(bench.summarize([12.34, 11.0, 13.06])) == "12.3 s (11.0-13.1)"
+    assert bench_tables.fmt_stat(bench.summarize([5.0])) == "5.0 s"
+    assert bench_tables.fmt_stat(None) == "-"
+    assert bench_tables.fmt_goal(0.4, 0.5) == "met"
+    assert bench_tables.fmt_goal(0.6, 0.5) == "missed"
+    assert bench_tables.fmt_goal(1.5, 2.0, higher_is_better=True) == "missed"
+    assert bench_tables.fmt_goal(None, 2.0) == "-"
 
 
 def test_cpu_busy_seconds_leaves_out_idle_and_iowait():
@@ -302,3 +303,13 @@ def test_wheel_platform_of_this_machine_is_the_roles():
 def test_wheel_platform_refuses_other_machines():
     with pytest.raises(SystemExit, match="unsupported architecture riscv64"):
         bench.wheel_platform("riscv64")
+
+
+def test_only_a_complete_full_run_replaces_the_record():
+    record = json.loads(bench.RECORD.read_text())
+    assert bench.complete(record)
+    assert not bench.complete({**record, "profile": {"name": "quick"}})
+    assert not bench.complete({**record, "error": "RuntimeError: boom"})
+    assert not bench.complete({k: v for k, v in record.items() if k != "images"})
+    fleet = {**record["fleet"], "sizes": {**record["fleet"]["sizes"], "8": {"skipped": "low"}}}
+    assert not bench.complete({**record, "fleet": fleet})
