@@ -73,9 +73,8 @@ options:
     type: str
     default: /etc/docker/certs.d
   content_trust_file:
-    description: Login-shell file that enables Docker content trust (4.5).
+    description: Login-shell file that enables content trust (4.5; docker_host_content_trust_file).
     type: str
-    default: /etc/profile.d/dockhard-content-trust.sh
   imds_addresses:
     description: Metadata service addresses containers must not reach (X.1).
     type: list
@@ -97,9 +96,8 @@ options:
     elements: str
     default: []
   secrets_dir:
-    description: Directory of the app's secret files (X.2).
+    description: Directory of the app's secret files (X.2; docker_app_secrets_dir).
     type: str
-    default: /opt/dockhard/secrets
   secret_files:
     description: App secret files (name, mode) and the most permissive mode each may have (X.2).
     type: list
@@ -724,15 +722,12 @@ def main():
             "daemon_expected": {"type": "dict", "default": {}},
             "file_targets": {"type": "list", "elements": "dict", "default": []},
             "certs_dir": {"type": "str", "default": "/etc/docker/certs.d"},
-            "content_trust_file": {
-                "type": "str",
-                "default": "/etc/profile.d/dockhard-content-trust.sh",
-            },
+            "content_trust_file": {"type": "str"},
             "imds_addresses": {"type": "list", "elements": "str", "default": []},
             "container_filters": {"type": "list", "elements": "str", "default": []},
             "image_filters": {"type": "list", "elements": "str", "default": []},
             "sensitive_paths": {"type": "list", "elements": "str", "default": []},
-            "secrets_dir": {"type": "str", "default": "/opt/dockhard/secrets"},
+            "secrets_dir": {"type": "str"},
             "secret_files": {"type": "list", "elements": "dict", "default": []},
         },
         supports_check_mode=True,

@@ -1,7 +1,7 @@
 """Helpers of the tests of the deployed app stack (roles/docker_app, files/app).
 
 The app tests skip only when the app is not deployed on the host (no
-/opt/dockhard/app, e.g. a scenario that converges site.yml alone); once it is
+docker_app_dir, e.g. a scenario that converges site.yml alone); once it is
 deployed, anything missing or wrong fails.
 """
 
@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import run_ok
+from conftest import role_default, run_ok
 
-APP_DIR = "/opt/dockhard/app"
-SECRETS_DIR = "/opt/dockhard/secrets"
+APP_DIR = role_default("docker_app", "docker_app_dir")
+SECRETS_DIR = role_default("docker_app", "docker_app_secrets_dir")
 PROJECT = "dockhard"
 SERVICES = ("db", "web")
 PROXY = "http://127.0.0.1:15000"

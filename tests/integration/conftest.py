@@ -10,12 +10,20 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 from ansible_recap import parse_recap  # noqa: E402 - from the path added above
 
 REPORT_DIR = ROOT / "reports" / "compliance"
+
+
+def role_default(role: str, name: str):
+    """A role default as its defaults/main.yml defines it: tests assert role data, not copies."""
+    return yaml.safe_load((ROOT / "roles" / role / "defaults/main.yml").read_text())[name]
+
+
 # What docker_daemon writes per control (role data the tests assert, not literals).
 DAEMON_BASELINE = json.loads((ROOT / "roles/docker_daemon/files/daemon_baseline.json").read_text())
 

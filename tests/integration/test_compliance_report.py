@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 import jsonschema
 import pytest
 import yaml
+from app_stack import SECRETS_DIR
 from conftest import REPORT_DIR, ROOT, audit_report, host_name, run_playbook
 
 CATALOG = yaml.safe_load((ROOT / "catalog" / "controls.yml").read_text())
@@ -81,7 +82,7 @@ def test_before_report_kept_from_the_first_converge(host, report):
 def test_x_2_secret_files_closed(host, app_deployed, report):
     """The app's secrets are no more open than 0400/0440 (X.2), as the audit reports it."""
     for name, mode in (("db_superuser_password", 0o400), ("db_app_password", 0o440)):
-        secret = host.file(f"/opt/dockhard/secrets/{name}")
+        secret = host.file(f"{SECRETS_DIR}/{name}")
         assert secret.mode == mode
         assert secret.uid != 0
     entry = next(c for c in report["controls"] if c["id"] == "X.2")

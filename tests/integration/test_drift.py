@@ -17,6 +17,7 @@ import json
 import os
 
 import pytest
+from app_stack import SECRETS_DIR
 from conftest import audit_report, recap, run_ok, run_playbook
 
 pytestmark = pytest.mark.skipif(
@@ -65,7 +66,7 @@ DRIFT = {
     "5.15": lambda h: run_ok(h, "docker", "update", "--restart", "no", container(h, "web")),
     "5.29": lambda h: run_ok(h, "docker", "update", "--pids-limit", "-1", container(h, "db")),
     "X.1": lambda h: run_ok(h, "sh", "-c", f"iptables -w -D {IMDS_RULE}"),
-    "X.2": lambda h: run_ok(h, "chmod", "0644", "/opt/dockhard/secrets/db_app_password"),
+    "X.2": lambda h: run_ok(h, "chmod", "0644", f"{SECRETS_DIR}/db_app_password"),
 }
 
 
