@@ -21,8 +21,8 @@ measurement of it is then kept as it was.
 from __future__ import annotations
 
 import argparse
-import ast
 import contextlib
+import importlib.util
 import json
 import os
 import re
@@ -42,7 +42,7 @@ OUT = ROOT / "docs/src/measurements.json"
 BIN = Path(sys.executable).parent
 ORIGINAL = ROOT / "files/original"
 HARDENED = ROOT / "files/app"
-PAYLOAD_SOURCE = ROOT / "tests/integration/test_app_http.py"
+PAYLOAD_SOURCE = ROOT / "tests/integration/payloads.py"
 PAYLOAD_LISTS = {
     "PING_INJECTIONS": ("/ping", "ip"),
     "CALC_CODE_EXECUTION": ("/calculate", "expr"),
@@ -166,33 +166,12 @@ def dockerfile_section() -> dict:
 
 
 # ---------------------------------------------------------------- hostile input
-def literal(node: ast.expr, names: dict[str, Any]) -> Any:
-    """Value of the constant expressions the payload lists are written in."""
-    if isinstance(node, ast.Constant):
-        return node.value
-    if isinstance(node, ast.Name):
-        return names[node.id]
-    if isinstance(node, ast.List):
-        return [literal(e, names) for e in node.elts]
-    if isinstance(node, ast.JoinedStr):
-        return "".join(str(literal(v, names)) for v in node.values)
-    if isinstance(node, ast.FormattedValue):
-        return literal(node.value, names)
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Mult):
-        left, right = literal(node.left, names), literal(node.right, names)
-        return left + right if isinstance(node.op, ast.Add) else left * right
-    raise ValueError(f"not a constant expression: {ast.dump(node)}")
-
-
 def payloads() -> dict[str, list[str]]:
     """The integration tests' payload lists, as those tests send them."""
-    names: dict[str, Any] = {}
-    for node in ast.parse(PAYLOAD_SOURCE.read_text()).body:
-        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
-            name = node.targets[0].id
-            if name == "MARKER" or name in PAYLOAD_LISTS:
-                names[name] = literal(node.value, names)
-    return {name: names[name] for name in PAYLOAD_LISTS}
+    spec = importlib.util.spec_from_file_location("payloads", PAYLOAD_SOURCE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return {name: getattr(module, name) for name in PAYLOAD_LISTS}
 
 
 def sandbox_limits() -> None:

@@ -12,39 +12,10 @@ from urllib.parse import quote
 import pytest
 from app_stack import PROXY_ACCESS_LOG, app_containers, fetch, psql, secret_values
 from conftest import host_name, run_ok
+from payloads import CALC_CODE_EXECUTION, CALC_EXHAUSTION, MARKER, PING_INJECTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# A file that any successful injection below would create in the web container.
-MARKER = "/tmp/dockhard-pwned"
-
-PING_INJECTIONS = [
-    f"127.0.0.1; touch {MARKER}",
-    f"127.0.0.1 && touch {MARKER}",
-    f"127.0.0.1 | touch {MARKER}",
-    f"$(touch {MARKER})",
-    f"`touch {MARKER}`",
-    "-c 100000 127.0.0.1",
-    "-f",
-    "--help",
-    "127.0.0.1\ntouch /tmp/x",
-]
-CALC_CODE_EXECUTION = [
-    f"__import__('os').system('touch {MARKER}')",
-    "open('/etc/passwd').read()",
-    "().__class__.__bases__[0].__subclasses__()",
-    "lambda: 1",
-    "exec('1')",
-    "[x for x in range(10)]",
-    "a",
-]
-CALC_EXHAUSTION = [
-    "9**9**9",
-    "10**10**10",
-    "999999**999",
-    "(" * 100 + "1" + ")" * 100,
-    "1+" * 150 + "1",
-]
 AUDIT_COUNT_SQL = "SELECT count(*) FROM request_audit WHERE endpoint = '/'"
 GRANTS_SQL = (
     "SELECT string_agg(privilege_type, ',' ORDER BY privilege_type)"
