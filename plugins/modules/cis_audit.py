@@ -112,6 +112,19 @@ options:
 author: dockhard
 """
 
+EXAMPLES = r"""
+- name: Check the daemon's section 2 controls and read the daemon files' modes
+  dockhard.docker_hardening.cis_audit:
+    checks: ["2.2", "2.14", "3.17"]
+    daemon_expected: {icc: false, no-new-privileges: true}
+    read_paths: [/etc/docker/daemon.json]
+  register: audit
+
+- name: Show what fails
+  ansible.builtin.debug:
+    msg: "{{ audit.findings | dict2items | selectattr('value.status', 'eq', 'FAIL') | map(attribute='key') | list }}"
+"""
+
 RETURN = r"""
 findings:
   description: Per control ID, status PASS or FAIL and a list of evidence lines.

@@ -33,6 +33,18 @@ options:
     required: true
 """
 
+EXAMPLES = r"""
+- name: Find the data volume's device
+  dockhard.docker_hardening.ebs_device:
+    volume_id: vol-0123456789abcdef0
+  register: ebs
+
+- name: Make a file system on it
+  community.general.filesystem:
+    dev: "{{ ebs.device }}"
+    fstype: ext4
+"""
+
 RETURN = r"""
 device:
   description: The block device of the volume, links resolved, e.g. /dev/nvme1n1.

@@ -51,6 +51,18 @@ options:
 author: dockhard
 """
 
+EXAMPLES = r"""
+- name: Pending security updates of the app's images
+  dockhard.docker_hardening.image_patches:
+    image_filters: [label=org.dockhard.image]
+  register: patches
+
+- name: Fail when an image has a pending security update (CIS 4.4)
+  ansible.builtin.assert:
+    that: patches.findings['4.4'].status == 'PASS'
+    fail_msg: "{{ patches.findings['4.4'].evidence }}"
+"""
+
 RETURN = r"""
 images:
   description: Per image id, digest, tags, release, package count, pending updates (and packages).
