@@ -4,16 +4,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from ansible.errors import AnsibleLookupError
-from ansible.plugins.lookup import LookupBase
-
 DOCUMENTATION = r"""
 name: collection_path
 short_description: Path of a file shipped in the dockhard.docker_hardening collection
 version_added: 0.3.0
-author: dockhard contributors
+author: dockhard contributors (@dockhard)
 description:
   - Returns the absolute path of each term, a path relative to the root of this collection
     (for example C(files/app) or C(catalog/controls.yml)).
@@ -31,7 +26,10 @@ options:
 EXAMPLES = r"""
 - name: Read the control catalog shipped with the collection
   ansible.builtin.set_fact:
-    catalog: "{{ lookup('ansible.builtin.file', lookup('dockhard.docker_hardening.collection_path', 'catalog/controls.yml')) | from_yaml }}"
+    catalog: "{{ lookup('ansible.builtin.file', catalog_file) | from_yaml }}"
+  vars:
+    catalog_file: >-
+      {{ lookup('dockhard.docker_hardening.collection_path', 'catalog/controls.yml') }}
 
 - name: Where the app sources are
   ansible.builtin.debug:
@@ -44,6 +42,11 @@ _raw:
   type: list
   elements: path
 """
+
+from pathlib import Path
+
+from ansible.errors import AnsibleLookupError
+from ansible.plugins.lookup import LookupBase
 
 # plugins/lookup/collection_path.py -> the collection root, three levels up.
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,17 +10,6 @@ evidence it read. It never changes anything, in check mode or not.
 
 from __future__ import annotations
 
-import grp
-import json
-import os
-import pwd
-import re
-import shutil
-import stat
-import subprocess
-
-from ansible.module_utils.basic import AnsibleModule
-
 DOCUMENTATION = r"""
 module: cis_audit
 short_description: Read-only CIS Docker Benchmark checks with evidence
@@ -109,7 +98,7 @@ options:
     type: list
     elements: dict
     default: []
-author: dockhard
+author: dockhard contributors (@dockhard)
 """
 
 EXAMPLES = r"""
@@ -120,9 +109,11 @@ EXAMPLES = r"""
     read_paths: [/etc/docker/daemon.json]
   register: audit
 
-- name: Show what fails
+- name: Show the failing controls
   ansible.builtin.debug:
-    msg: "{{ audit.findings | dict2items | selectattr('value.status', 'eq', 'FAIL') | map(attribute='key') | list }}"
+    msg: "{{ failing | map(attribute='key') }}"
+  vars:
+    failing: "{{ audit.findings | dict2items | selectattr('value.status', 'eq', 'FAIL') }}"
 """
 
 RETURN = r"""
@@ -140,6 +131,16 @@ units:
   returned: always
 """
 
+import grp
+import json
+import os
+import pwd
+import re
+import shutil
+import stat
+import subprocess
+
+from ansible.module_utils.basic import AnsibleModule
 
 # dockerd's value for a daemon.json key that is absent.
 DAEMON_DEFAULTS = {
@@ -227,7 +228,7 @@ class Host:
         return self.cached("images", read)
 
     def unit_path(self, unit):
-        rc, out, _ = self.run(["systemctl", "show", "--property=FragmentPath", "--value", unit])
+        rc, out, _err = self.run(["systemctl", "show", "--property=FragmentPath", "--value", unit])
         return out.strip() if rc == 0 and out.strip() else None
 
     def audit_rules(self):
@@ -483,7 +484,7 @@ def check_file(target, part):
 def cert_files(params):
     root = params["certs_dir"]
     found = []
-    for base, _, names in os.walk(root):
+    for base, _dirs, names in os.walk(root):
         found += [os.path.join(base, name) for name in sorted(names)]
     return root, found
 
@@ -529,7 +530,7 @@ def per_item(items, bad, what, empty):
     offenders = [(name, reason) for name, reason in ((n, bad(x)) for n, x in items) if reason]
     if offenders:
         return False, [f"{name}: {reason}" for name, reason in offenders]
-    return True, [f"{len(items)} {what} checked: {', '.join(n for n, _ in items)}"]
+    return True, [f"{len(items)} {what} checked: {', '.join(item[0] for item in items)}"]
 
 
 def container_check(bad):
@@ -551,7 +552,7 @@ def image_check(bad):
 
 
 def image_has_add(image, host):
-    _, out, _ = host.run(
+    _rc, out, _err = host.run(
         ["docker", "image", "history", "--no-trunc", "--format", "{{ .CreatedBy }}", image["Id"]]
     )
     steps = [line for line in out.splitlines() if ADD_STEP.search(line)]
@@ -581,7 +582,7 @@ def apparmor(c, host, params):
 
 
 def sshd(c, host, params):
-    rc, out, _ = host.run(["docker", "top", c["Id"], "-eo", "pid,comm"])
+    rc, out, _err = host.run(["docker", "top", c["Id"], "-eo", "pid,comm"])
     return "sshd running" if rc == 0 and re.search(r"\bsshd\b", out) else ""
 
 
@@ -765,8 +766,8 @@ def main():
             "container_filters": {"type": "list", "elements": "str", "default": []},
             "image_filters": {"type": "list", "elements": "str", "default": []},
             "sensitive_paths": {"type": "list", "elements": "str", "default": []},
-            "secrets_dir": {"type": "str", "default": "/opt/dockhard/secrets"},
-            "secret_files": {"type": "list", "elements": "dict", "default": []},
+            "secrets_dir": {"type": "str", "default": "/opt/dockhard/secrets", "no_log": False},
+            "secret_files": {"type": "list", "elements": "dict", "default": [], "no_log": False},
         },
         supports_check_mode=True,
     )

@@ -34,7 +34,7 @@ HOST_ROLES = ["docker_engine", "docker_files", "docker_daemon", "docker_auditd",
 AUDIT_RULES_FILE = "/etc/audit/rules.d/50-dockhard-docker.rules"
 # ansible-test bootstraps pip in its sanity venvs with a get-pip.py from a host this
 # machine cannot reach; this stand-in installs the same pip from PyPI with Python's ensurepip.
-GET_PIP = '''"""Stand-in for get-pip.py: pip from ensurepip, then the requested version from PyPI."""
+GET_PIP = '''"""Stand-in for get-pip.py: ensurepip's pip installs the requested pip from PyPI."""
 import ensurepip
 import subprocess
 import sys
@@ -104,26 +104,59 @@ def installed(tmp_path_factory) -> tuple[Path, Path]:
     work = tmp_path_factory.mktemp("collection")
     collections = work / "collections"
     env = clean_env(collections)
-    build = run([str(BIN / "ansible-galaxy"), "collection", "build", str(ROOT), "--output-path",
-                 str(work)], work, env)  # fmt: skip
+    build = run(
+        [str(BIN / "ansible-galaxy"), "collection", "build", str(ROOT), "--output-path", str(work)],
+        work,
+        env,
+    )
     assert build.returncode == 0, build.stderr
     (tarball,) = work.glob(f"{GALAXY['namespace']}-{GALAXY['name']}-*.tar.gz")
     assert tarball.name.endswith(f"-{GALAXY['version']}.tar.gz")
-    install = run([str(BIN / "ansible-galaxy"), "collection", "install", "--no-deps", "--offline",
-                   "-p", str(collections), str(tarball)], work, env)  # fmt: skip
+    install = run(
+        [
+            str(BIN / "ansible-galaxy"),
+            "collection",
+            "install",
+            "--no-deps",
+            "--offline",
+            "-p",
+            str(collections),
+            str(tarball),
+        ],
+        work,
+        env,
+    )
     assert install.returncode == 0, install.stdout + install.stderr
     return collections, collections / "ansible_collections" / GALAXY["namespace"] / GALAXY["name"]
 
 
 def test_tarball_holds_what_runs_and_nothing_of_development(installed):
     _, root = installed
-    for path in ["roles/docker_daemon/tasks/main.yml", "plugins/modules/cis_audit.py",
-                 "plugins/lookup/collection_path.py", "plugins/filter/compliance_report.yml",
-                 "catalog/controls.yml", "files/app/compose.yaml", "meta/runtime.yml",
-                 "meta/execution-environment.yml", "LICENSE", "CHANGELOG.md"]:  # fmt: skip
+    for path in [
+        "roles/docker_daemon/tasks/main.yml",
+        "plugins/modules/cis_audit.py",
+        "plugins/lookup/collection_path.py",
+        "plugins/filter/compliance_report.yml",
+        "catalog/controls.yml",
+        "files/app/compose.yaml",
+        "meta/runtime.yml",
+        "meta/execution-environment.yml",
+        "LICENSE",
+        "CHANGELOG.md",
+    ]:
         assert (root / path).is_file(), path
-    for path in ["collections", "tests", "molecule", "images", ".venv", "reports", "build",
-                 "playbooks", "files/original", "docs/src", "requirements.txt", "ansible.cfg"]:  # fmt: skip
+    left_out = [
+        "collections",
+        "tests/unit",
+        "tests/integration",
+        "molecule",
+        "images",
+        ".venv",
+        "reports",
+        "build",
+    ]
+    left_out += ["playbooks", "files/original", "docs/src", "requirements.txt", "ansible.cfg"]
+    for path in left_out:
         assert not (root / path).exists(), path
 
 
@@ -133,16 +166,21 @@ def test_ansible_test_sanity_passes(installed):
     home = ROOT / ".cache" / "ansible-test-home"
     pip_version = re.search(
         r"pip='([\d.]+)'",
-        (BIN.parent / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}"
-         / "site-packages/ansible_test/_internal/python_requirements.py").read_text(),
-    )  # fmt: skip
+        (
+            BIN.parent
+            / "lib"
+            / f"python{sys.version_info.major}.{sys.version_info.minor}"
+            / "site-packages/ansible_test/_internal/python_requirements.py"
+        ).read_text(),
+    )
     assert pip_version, "ansible-test's pip version not found"
     get_pip = home / ".ansible/test/cache" / f"get_pip_{pip_version[1].replace('.', '_')}.py"
     get_pip.parent.mkdir(parents=True, exist_ok=True)
     get_pip.write_text(GET_PIP)
     env = {**clean_env(root.parents[2]), "HOME": str(home)}
     python = f"{sys.version_info.major}.{sys.version_info.minor}"
-    sanity = run([str(BIN / "ansible-test"), "sanity", "--python", python, "--color", "no"], root, env)
+    argv = [str(BIN / "ansible-test"), "sanity", "--python", python, "--color", "no"]
+    sanity = run(argv, root, env)
     assert sanity.returncode == 0, sanity.stdout[-6000:] + sanity.stderr[-3000:]
     assert "All targets skipped" not in sanity.stdout + sanity.stderr
 
@@ -153,8 +191,14 @@ def host_container() -> Iterator[str]:
     hosts = json.dumps({"dockhard_local_hosts": [{"name": HOST, "image": IMAGE}]})
 
     def local_host(state: str) -> subprocess.CompletedProcess:
-        argv = [str(BIN / "ansible-playbook"), str(ROOT / "playbooks/local_host.yml"), "-e", hosts,
-                "-e", f"dockhard_local_host_state={state}"]  # fmt: skip
+        argv = [
+            str(BIN / "ansible-playbook"),
+            str(ROOT / "playbooks/local_host.yml"),
+            "-e",
+            hosts,
+            "-e",
+            f"dockhard_local_host_state={state}",
+        ]
         return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False)
 
     local_host("absent")
@@ -170,9 +214,16 @@ def converged(installed, host_container, tmp_path_factory) -> dict:
     collections, _ = installed
     project = tmp_path_factory.mktemp("project")
     (project / "converge.yml").write_text(PLAYBOOK)
-    inventory = {"docker_hosts": {"hosts": {host_container: {
-        "ansible_connection": "community.docker.docker",
-        "ansible_python_interpreter": "/usr/bin/python3"}}}}  # fmt: skip
+    inventory = {
+        "docker_hosts": {
+            "hosts": {
+                host_container: {
+                    "ansible_connection": "community.docker.docker",
+                    "ansible_python_interpreter": "/usr/bin/python3",
+                }
+            }
+        }
+    }
     (project / "hosts.yml").write_text(yaml.safe_dump(inventory))
     argv = [str(BIN / "ansible-playbook"), "-i", "hosts.yml", "converge.yml"]
     play = run(argv, project, clean_env(collections))
@@ -183,8 +234,8 @@ def converged(installed, host_container, tmp_path_factory) -> dict:
 
 
 def docker_exec(host: str, *argv: str) -> str:
-    out = subprocess.run(["docker", "exec", host, *argv], capture_output=True, text=True, check=True)
-    return out.stdout
+    argv = ["docker", "exec", host, *argv]
+    return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
 
 
 def test_the_converge_used_the_installed_collection_only(installed, converged):
@@ -206,26 +257,39 @@ def test_daemon_json_has_the_hardened_keys(converged, host_container):
 
 def test_kernel_loads_the_audit_rules(converged, host_container):
     """Loaded by auditctl in the host's mount namespace but this machine's PID namespace."""
-    pid = subprocess.run(["docker", "inspect", "--format", "{{.State.Pid}}", host_container],
-                         capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    pid = subprocess.run(
+        ["docker", "inspect", "--format", "{{.State.Pid}}", host_container],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     enter = ["nsenter", "--target", pid, "--mount", "--"]
     try:
-        load = subprocess.run([*enter, "auditctl", "-R", AUDIT_RULES_FILE],
-                              capture_output=True, text=True, check=False)  # fmt: skip
+        load = subprocess.run(
+            [*enter, "auditctl", "-R", AUDIT_RULES_FILE],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         assert load.returncode == 0, load.stderr
-        listed = subprocess.run([*enter, "auditctl", "-l"], capture_output=True, text=True,
-                                check=True).stdout  # fmt: skip
+        listed = subprocess.run(
+            [*enter, "auditctl", "-l"], capture_output=True, text=True, check=True
+        ).stdout
         assert "-w /usr/bin/dockerd -p rwxa -k docker" in listed
         assert "-w /etc/docker/daemon.json -p rwxa -k docker" in listed
     finally:
         subprocess.run([*enter, "auditctl", "-D", "-k", "docker"], capture_output=True, check=False)
 
 
-def test_report_is_written_to_the_default_dir_with_no_fail_of_converged_roles(converged, host_container):
+def test_report_in_the_default_dir_has_no_fail_of_converged_roles(converged, host_container):
     report_dir = converged["project"] / "reports/compliance"
     report = json.loads((report_dir / f"{host_container}.json").read_text())
-    assert {p.name for p in report_dir.iterdir()} >= {f"{host_container}{s}" for s in (".json", ".md", ".xml")}
-    failing = {c["id"]: c["evidence"] for c in report["controls"]
-               if c["status"] == "FAIL" and c["role"] in HOST_ROLES}  # fmt: skip
+    written = {p.name for p in report_dir.iterdir()}
+    assert written >= {f"{host_container}{suffix}" for suffix in (".json", ".md", ".xml")}
+    failing = {
+        c["id"]: c["evidence"]
+        for c in report["controls"]
+        if c["status"] == "FAIL" and c["role"] in HOST_ROLES
+    }
     assert failing == {}
     assert sum(c["status"] == "PASS" for c in report["controls"] if c["role"] in HOST_ROLES) > 40
