@@ -1,4 +1,5 @@
-# dockhard: the controls of a role, read from the control catalog.
+# Copyright: dockhard contributors
+# Apache License 2.0 (see LICENSE)
 """Each role asks the catalog which controls it answers for and whether they are on.
 
 The catalog (catalog/controls.yml of this collection) is the one hand-written
@@ -9,15 +10,11 @@ states all come from here, so adding a control is a catalog entry, a toggle
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import yaml
-from ansible.errors import AnsibleLookupError
-from ansible.plugins.lookup import LookupBase
-
 DOCUMENTATION = r"""
 name: controls
 short_description: A role's CIS controls from the dockhard catalog, with their switches resolved
+version_added: 0.3.0
+author: dockhard contributors (@dockhard)
 description:
   - Reads the control catalog (C(catalog/controls.yml) of this collection, or O(catalog)) and
     returns one entry per control of the roles named in the terms, in catalog order.
@@ -68,6 +65,12 @@ _list:
     enabled: {description: Whether the toggle and the section switch are on, type: bool}
     off_by: {description: The switch that turned it off, or null, type: str}
 """
+
+from pathlib import Path
+
+import yaml
+from ansible.errors import AnsibleLookupError
+from ansible.plugins.lookup import LookupBase
 
 CATALOG = Path(__file__).resolve().parents[2] / "catalog" / "controls.yml"
 _CACHE: dict[tuple[str, float], list[dict]] = {}

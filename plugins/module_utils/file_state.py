@@ -1,4 +1,5 @@
-# dockhard: owner, group and mode of files, and the unit file systemd uses.
+# Copyright: dockhard contributors
+# Apache License 2.0 (see LICENSE)
 """Shared by the audit module (checks) and file_facts (remediation reads)."""
 
 from __future__ import annotations

@@ -10,19 +10,6 @@ evidence it read. It never changes anything, in check mode or not.
 
 from __future__ import annotations
 
-import grp
-import json
-import os
-import re
-import shutil
-import subprocess
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.dockhard.docker_hardening.plugins.module_utils.file_state import (
-    describe,
-    unit_file,
-)
-
 DOCUMENTATION = r"""
 module: cis_audit
 short_description: Read-only CIS Docker Benchmark checks with evidence
@@ -103,7 +90,22 @@ options:
     type: list
     elements: dict
     default: []
-author: dockhard
+author: dockhard contributors (@dockhard)
+"""
+
+EXAMPLES = r"""
+- name: Check the daemon's section 2 controls and read the daemon files' modes
+  dockhard.docker_hardening.cis_audit:
+    checks: ["2.2", "2.14", "3.17"]
+    daemon_expected: {icc: false, no-new-privileges: true}
+    read_paths: [/etc/docker/daemon.json]
+  register: audit
+
+- name: Show the failing controls
+  ansible.builtin.debug:
+    msg: "{{ failing | map(attribute='key') }}"
+  vars:
+    failing: "{{ audit.findings | dict2items | selectattr('value.status', 'eq', 'FAIL') }}"
 """
 
 RETURN = r"""
@@ -117,6 +119,18 @@ findings:
   returned: always
 """
 
+import grp
+import json
+import os
+import re
+import shutil
+import subprocess
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.dockhard.docker_hardening.plugins.module_utils.file_state import (
+    describe,
+    unit_file,
+)
 
 # dockerd's value for a daemon.json key that is absent.
 DAEMON_DEFAULTS = {
@@ -434,7 +448,7 @@ def check_file(target, part):
 def cert_files(params):
     root = params["certs_dir"]
     found = []
-    for base, _, names in os.walk(root):
+    for base, _dirs, names in os.walk(root):
         found += [os.path.join(base, name) for name in sorted(names)]
     return root, found
 
@@ -480,7 +494,7 @@ def per_item(items, bad, what, empty):
     offenders = [(name, reason) for name, reason in ((n, bad(x)) for n, x in items) if reason]
     if offenders:
         return False, [f"{name}: {reason}" for name, reason in offenders]
-    return True, [f"{len(items)} {what} checked: {', '.join(n for n, _ in items)}"]
+    return True, [f"{len(items)} {what} checked: {', '.join(item[0] for item in items)}"]
 
 
 def container_check(bad):
@@ -502,7 +516,7 @@ def image_check(bad):
 
 
 def image_has_add(image, host):
-    _, out, _ = host.run(
+    _rc, out, _err = host.run(
         ["docker", "image", "history", "--no-trunc", "--format", "{{ .CreatedBy }}", image["Id"]]
     )
     steps = [line for line in out.splitlines() if ADD_STEP.search(line)]
@@ -532,7 +546,7 @@ def apparmor(c, host, params):
 
 
 def sshd(c, host, params):
-    rc, out, _ = host.run(["docker", "top", c["Id"], "-eo", "pid,comm"])
+    rc, out, _err = host.run(["docker", "top", c["Id"], "-eo", "pid,comm"])
     return "sshd running" if rc == 0 and re.search(r"\bsshd\b", out) else ""
 
 
@@ -727,8 +741,8 @@ def main():
             "container_filters": {"type": "list", "elements": "str", "default": []},
             "image_filters": {"type": "list", "elements": "str", "default": []},
             "sensitive_paths": {"type": "list", "elements": "str", "default": []},
-            "secrets_dir": {"type": "str"},
-            "secret_files": {"type": "list", "elements": "dict", "default": []},
+            "secrets_dir": {"type": "str", "no_log": False},
+            "secret_files": {"type": "list", "elements": "dict", "default": [], "no_log": False},
         },
         supports_check_mode=True,
     )

@@ -12,12 +12,6 @@ installed, so the id is the name that always works.
 
 from __future__ import annotations
 
-import glob
-import os
-import re
-
-from ansible.module_utils.basic import AnsibleModule
-
 DOCUMENTATION = r"""
 module: ebs_device
 short_description: Find the block device of an attached EBS volume by its volume id
@@ -31,6 +25,19 @@ options:
     description: The EBS volume id, e.g. vol-0123456789abcdef0.
     type: str
     required: true
+author: dockhard contributors (@dockhard)
+"""
+
+EXAMPLES = r"""
+- name: Find the data volume's device
+  dockhard.docker_hardening.ebs_device:
+    volume_id: vol-0123456789abcdef0
+  register: ebs
+
+- name: Make a file system on it
+  community.general.filesystem:
+    dev: "{{ ebs.device }}"
+    fstype: ext4
 """
 
 RETURN = r"""
@@ -43,6 +50,12 @@ found_by:
   type: str
   returned: success
 """
+
+import glob
+import os
+import re
+
+from ansible.module_utils.basic import AnsibleModule
 
 VOLUME_ID = re.compile(r"^vol-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
 BY_ID_DIR = "dev/disk/by-id"

@@ -1,5 +1,6 @@
 #!/usr/bin/python
-# dockhard: one read of many files' owner, group and mode.
+# Copyright: dockhard contributors
+# Apache License 2.0 (see LICENSE)
 """Owner, group and mode of many paths and unit files in one module run, read-only.
 
 Remediation reads everything it manages once and then changes only what
@@ -7,11 +8,6 @@ differs: a stat per path costs a module run each, the slowest part of a rerun.
 """
 
 from __future__ import annotations
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.dockhard.docker_hardening.plugins.module_utils.file_state import (
-    read_files,
-)
 
 DOCUMENTATION = r"""
 module: file_facts
@@ -31,7 +27,8 @@ options:
     type: list
     elements: str
     default: []
-author: dockhard
+version_added: 0.3.0
+author: dockhard contributors (@dockhard)
 """
 
 EXAMPLES = r"""
@@ -57,6 +54,11 @@ units:
   sample:
     docker.service: /usr/lib/systemd/system/docker.service
 """
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.dockhard.docker_hardening.plugins.module_utils.file_state import (
+    read_files,
+)
 
 
 def main():

@@ -10,20 +10,6 @@ changes; the container is removed again.
 
 from __future__ import annotations
 
-import datetime
-import email.utils
-import gzip
-import io
-import json
-import lzma
-import re
-import subprocess
-import tarfile
-import urllib.error
-import urllib.request
-
-from ansible.module_utils.basic import AnsibleModule
-
 DOCUMENTATION = r"""
 module: image_patches
 short_description: Pending Debian security updates of each image on the host (CIS 4.4)
@@ -53,7 +39,19 @@ options:
       - The findings of this audit so far (the fact C(docker_compliance_findings)). When given,
         the module returns that fact with the 4.4 finding added.
     type: dict
-author: dockhard
+author: dockhard contributors (@dockhard)
+"""
+
+EXAMPLES = r"""
+- name: Pending security updates of the app's images
+  dockhard.docker_hardening.image_patches:
+    image_filters: [label=org.dockhard.image]
+  register: patches
+
+- name: Fail when an image has a pending security update (CIS 4.4)
+  ansible.builtin.assert:
+    that: patches.findings['4.4'].status == 'PASS'
+    fail_msg: "{{ patches.findings['4.4'].evidence }}"
 """
 
 RETURN = r"""
@@ -70,6 +68,20 @@ ansible_facts:
   type: dict
   returned: when O(findings) is given
 """
+
+import datetime
+import email.utils
+import gzip
+import io
+import json
+import lzma
+import re
+import subprocess
+import tarfile
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.urls import ConnectionError as UrlError
+from ansible.module_utils.urls import open_url
 
 TIMEOUT = 30
 # A fix's date is read from its .deb; larger packages are not downloaded for it.
@@ -109,8 +121,8 @@ def _compare_part(a: str, b: str) -> int:
 
 
 def _split(version: str) -> tuple[int, str, str]:
-    epoch, _, rest = version.rpartition(":") if ":" in version else ("0", "", version)
-    upstream, _, revision = rest.rpartition("-") if "-" in rest else (rest, "", "")
+    epoch, _sep, rest = version.rpartition(":") if ":" in version else ("0", "", version)
+    upstream, _sep, revision = rest.rpartition("-") if "-" in rest else (rest, "", "")
     return int(epoch or 0), upstream, revision
 
 
@@ -132,7 +144,7 @@ def stanzas(text: str) -> list[dict[str, str]]:
         for line in block.splitlines():
             if line[:1] in (" ", "\t") or ":" not in line:
                 continue
-            key, _, value = line.partition(":")
+            key, _sep, value = line.partition(":")
             fields[key] = value.strip()
         if "Package" in fields:
             out.append(fields)
@@ -270,9 +282,9 @@ class Reader:
         if key not in self._indexes:
             url = f"{self.mirror}/dists/{codename}-security/main/binary-{architecture}/Packages.xz"
             try:
-                with urllib.request.urlopen(url, timeout=TIMEOUT) as answer:  # noqa: S310 - http mirror
+                with open_url(url, timeout=TIMEOUT) as answer:
                     text = lzma.decompress(answer.read()).decode("utf-8", "replace")
-            except (OSError, lzma.LZMAError) as err:
+            except (OSError, UrlError, lzma.LZMAError) as err:
                 raise Unreadable(f"cannot read {url}: {err}") from err
             index: dict[str, dict] = {}
             for s in stanzas(text):
@@ -290,10 +302,10 @@ class Reader:
             if int(fix.get("size") or 0) <= MAX_DEB_BYTES:
                 url = f"{self.mirror}/{filename}"
                 try:
-                    with urllib.request.urlopen(url, timeout=TIMEOUT) as answer:  # noqa: S310
+                    with open_url(url, timeout=TIMEOUT) as answer:
                         deb = answer.read(MAX_DEB_BYTES + 1)
                     self._published[filename] = changelog_date(deb, fix["package"])
-                except (OSError, ValueError, tarfile.TarError, lzma.LZMAError):
+                except (OSError, UrlError, ValueError, tarfile.TarError, lzma.LZMAError):
                     pass
         return self._published.get(filename)
 
