@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
+import re
 import subprocess
 from collections import Counter
 from fnmatch import fnmatch
@@ -35,11 +37,34 @@ WATCHED = (
 )
 LIST_FILES = "find {} -xdev \\( -type f -o -type l \\) 2>/dev/null | sort"
 MERGED_AUDIT_RULES = "/etc/audit/audit.rules"  # what augenrules made of rules.d, loaded at boot
+REFERENCE = re.compile(r"\{\{ (?P<name>\w+)(?P<dirname> \| dirname)? \}\}")
 DAEMON_BASELINE = ROOT / "roles" / "docker_daemon" / "files" / "daemon_baseline.json"
 
 
+def role_data() -> dict[str, Any]:
+    """The defaults and vars of every role, by variable name."""
+    data: dict[str, Any] = {}
+    for path in sorted(ROOT.glob("roles/*/*/main.yml")):
+        if path.parent.name in ("defaults", "vars"):
+            data.update(yaml.safe_load(path.read_text()) or {})
+    return data
+
+
+def resolve(value: str, data: dict[str, Any]) -> str:
+    """Fill in `{{ name }}` and `{{ name | dirname }}` from other role data (paths are built so)."""
+
+    def one(match: re.Match[str]) -> str:
+        named = data.get(match["name"])
+        if not isinstance(named, str) or "{{" in named:
+            return match[0]
+        return posixpath.dirname(named) if match["dirname"] else named
+
+    return REFERENCE.sub(one, value)
+
+
 def role_paths() -> set[str]:
-    """Every absolute path written in the roles' defaults and vars: what they manage."""
+    """Every absolute path in the roles' defaults and vars: what the roles manage."""
+    data = role_data()
     found: set[str] = set()
 
     def walk(value: Any) -> None:
@@ -49,12 +74,12 @@ def role_paths() -> set[str]:
         elif isinstance(value, list):
             for item in value:
                 walk(item)
-        elif isinstance(value, str) and value.startswith("/") and " " not in value:
-            found.add(value)
+        elif isinstance(value, str):
+            path = resolve(value, data)
+            if path.startswith("/") and " " not in path and "{{" not in path:
+                found.add(path)
 
-    for data in sorted(ROOT.glob("roles/*/*/main.yml")):
-        if data.parent.name in ("defaults", "vars"):
-            walk(yaml.safe_load(data.read_text()))
+    walk(data)
     return found
 
 
