@@ -97,32 +97,17 @@ def files_on(host) -> set[str]:
     return set(run_ok(host, "sh", "-c", LIST_FILES.format(" ".join(WATCHED))).split())
 
 
+def controller(*argv: str) -> str:
+    """Run argv on the controller (the machine whose engine runs the host container)."""
+    return subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+
+
 def files_of_image(host) -> set[str]:
     """The watched files the host image itself ships (a throwaway container of it)."""
-    image = subprocess.run(
-        ["docker", "inspect", "--format", "{{.Config.Image}}", host_name(host)],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    listing = subprocess.run(
-        [
-            "docker",
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--entrypoint",
-            "sh",
-            image,
-            "-c",
-            LIST_FILES.format(" ".join(WATCHED)),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return set(listing.split())
+    image = controller("docker", "inspect", "--format", "{{.Config.Image}}", host_name(host))
+    listing = LIST_FILES.format(" ".join(WATCHED))
+    run = ["docker", "run", "--rm", "--network", "none", "--entrypoint", "sh", image.strip()]
+    return set(controller(*run, "-c", listing).split())
 
 
 def files_of_packages(host) -> set[str]:
@@ -177,12 +162,7 @@ def kernel_rules(host):
     key = f"dockhard-upgrade-{host_name(host)}"
     rules = audit_rule_lines(host.file(MERGED_AUDIT_RULES).content_string)
     own = [rule.rsplit(" -k ", 1)[0] + f" -k {key}" for rule in rules]
-    pid = subprocess.run(
-        ["docker", "inspect", "--format", "{{.State.Pid}}", host_name(host)],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
+    pid = controller("docker", "inspect", "--format", "{{.State.Pid}}", host_name(host)).strip()
     auditctl = ["nsenter", "--target", pid, "--mount", "--", "auditctl"]
     clear = [*auditctl, "-D", "-k", key]
     subprocess.run(clear, capture_output=True, check=False)
@@ -192,9 +172,7 @@ def kernel_rules(host):
             for r in own
             if subprocess.run([*auditctl, *r.split()], capture_output=True).returncode
         ]
-        listed = subprocess.run(
-            [*auditctl, "-l"], capture_output=True, text=True, check=True
-        ).stdout
+        listed = controller(*auditctl, "-l")
         yield refused, [line for line in listed.splitlines() if line.endswith(f"-k {key}")]
     finally:
         subprocess.run(clear, capture_output=True, check=False)
@@ -231,12 +209,11 @@ def merge(into: dict[str, Any], other: dict[str, Any]) -> None:
 
 
 def dockerd_nofile_limit(host) -> int:
-    pid = run_ok(
-        host, "systemctl", "show", "--property=MainPID", "--value", "docker.service"
-    ).strip()
-    limits = host.file(f"/proc/{pid}/limits").content_string
+    """The hard open-files limit of the running engine, which docker_daemon caps ulimits at."""
+    pid = run_ok(host, "systemctl", "show", "--property=MainPID", "--value", "docker.service")
+    limits = host.file(f"/proc/{pid.strip()}/limits").content_string
     line = next(line for line in limits.splitlines() if line.startswith("Max open files"))
-    return int(line.split()[3])
+    return int(line.split()[4])
 
 
 def test_upgrade_daemon_json_is_what_the_roles_write(host, daemon_json):
