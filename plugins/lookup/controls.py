@@ -53,17 +53,31 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _list:
-  description: One entry per control of the named roles.
+  description: One entry per control of the named roles (or their tags, with O(want=tags)).
   type: list
   elements: dict
   contains:
-    id: {description: CIS ID (docker-bench-security numbering) or X.n, type: str}
-    role: {description: The role that remediates and checks it, type: str}
-    section: {description: CIS section (1-5) or x, type: str}
-    tag: {description: Its Ansible tag, for example rule_2.2, type: str}
-    toggle: {description: The role variable that turns it on or off, type: str}
-    enabled: {description: Whether the toggle and the section switch are on, type: bool}
-    off_by: {description: The switch that turned it off, or null, type: str}
+    id:
+      description: CIS ID (docker-bench-security numbering) or X.n.
+      type: str
+    role:
+      description: The role that remediates and checks it.
+      type: str
+    section:
+      description: CIS section (1-5) or x.
+      type: str
+    tag:
+      description: "Its Ansible tag, for example C(rule_2.2)."
+      type: str
+    toggle:
+      description: The role variable that turns it on or off.
+      type: str
+    enabled:
+      description: Whether the toggle and the section switch are on.
+      type: bool
+    off_by:
+      description: "The switch that turned it off, or null."
+      type: str
 """
 
 from pathlib import Path
