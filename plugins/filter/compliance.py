@@ -1,7 +1,7 @@
 # dockhard: compliance report of one host from the roles' findings and the catalog.
 """Filters that build the CIS compliance report and render it.
 
-- compliance_report: findings + catalog + toggles -> the report (a dict,
+- compliance_report: findings + catalog + switch states -> the report (a dict,
   validated by catalog/report.schema.json).
 - compliance_markdown: the report (and the host's before report) as Markdown.
 - compliance_junit: the report as JUnit XML, one testcase per control.
