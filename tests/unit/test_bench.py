@@ -302,3 +302,30 @@ def test_wheel_platform_of_this_machine_is_the_roles():
 def test_wheel_platform_refuses_other_machines():
     with pytest.raises(SystemExit, match="unsupported architecture riscv64"):
         bench.wheel_platform("riscv64")
+
+
+def test_registry_inventory_puts_the_app_host_in_registry_mode(tmp_path):
+    data = bench.registry_inventory({"ansible_connection": "c"}, "hub", "app", tmp_path)
+    assert data["build_hosts"]["hosts"] == {"hub": {"ansible_connection": "c"}}
+    assert list(data["docker_hosts"]["hosts"]) == ["app"]
+    assert data["app_hosts"] == {
+        "hosts": {"app": None},
+        "vars": {"docker_app_image_source": "registry"},
+    }
+    settings = data["all"]["vars"]
+    assert settings["docker_app_registry"] == "hub:5000"
+    assert settings["docker_app_images_file"] == str(tmp_path / "app-images.json")
+    assert "lookup('ansible.builtin.password'" in settings["docker_app_registry_password"]
+
+
+def test_registry_rows_compare_with_the_on_host_build():
+    registry = {"first_converge_s": bench.summarize([80.0]), "build_s": 150.0, "rerun_changed": [0]}
+    rows = bench.registry_rows(
+        {"registry": registry, "single_host": {"first_converge_s": bench.summarize([200.0])}}
+    )
+    assert rows[0][0] == "first converge, registry mode"
+    assert "80.0 s" in rows[0][1] and "changed=0 on rerun" in rows[0][1]
+    assert rows[1][1:] == ["0.40", "<= 0.5", "met"]
+    alone = {"registry": registry, "on_host_first_converge_s": bench.summarize([150.0])}
+    assert bench.registry_rows(alone)[1][3] == "missed"
+    assert bench.registry_rows({}) == []
