@@ -47,7 +47,9 @@ def build_host(host):
 
 def recorded(host) -> dict[str, str]:
     """The images the build play recorded on the controller, by service."""
-    return json.loads(Path(host_var(host, "docker_app_images_file", "")).read_text())
+    # Templated by Ansible: the inventory names the file through other variables.
+    path = host.ansible("debug", "var=docker_app_images_file")["docker_app_images_file"]
+    return json.loads(Path(path).read_text())
 
 
 def registry_ca(host) -> str:
