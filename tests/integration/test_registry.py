@@ -8,13 +8,17 @@ network, pulled them by the digests the build play recorded and run them.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
+import testinfra
 from app_stack import app_containers, fetch
 from conftest import REPORT_DIR, host_name, host_var, run_ok, run_playbook
 
 CERTS_DIR = "/etc/docker/certs.d"
+# Where the test registry (molecule/shared/prepare_registry.yml) keeps its blobs.
+REGISTRY_BLOBS = "/var/lib/docker-registry/docker/registry/v2/blobs/sha256"
 # Outside addresses the app hosts must not reach: the Debian mirror and PyPI.
 OUTSIDE = (("deb.debian.org", 80), ("pypi.org", 443), ("files.pythonhosted.org", 443))
 _CONNECT = """
@@ -112,16 +116,49 @@ def test_cis_3_7_3_8_pass_with_the_registry_ca_as_evidence(app_host):
         assert registry_ca(app_host) in str(controls[control]["evidence"]), controls[control]
 
 
-def test_registry_image_of_another_digest_fails_before_anything_runs(app_host, tmp_path):
+def build_host_of(host):
+    """The build host of the scenario (it runs the test registry), from an app host's test."""
+    inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
+    if not inventory:
+        pytest.skip("needs the Molecule inventory (run through molecule verify)")
+    names = host.ansible.get_variables()["groups"]["build_hosts"]
+    return testinfra.get_host(f"ansible://{names[0]}", ansible_inventory=inventory)
+
+
+def tampered_digest(hub, recorded_web: str) -> str:
+    """Push an image derived from the recorded web image (a new manifest, its layers shared),
+    then change the bytes the registry stores for that manifest: the registry still serves
+    them under the pushed digest, as a compromised or corrupted registry would."""
+    repository = recorded_web.split("@")[0]
+    tag = f"{repository}:tamper-test"
+    dockerfile = f"FROM {recorded_web}\nLABEL org.dockhard.test=tampered\n"
+    run_ok(hub, "sh", "-c", f"printf '{dockerfile}' | docker build --quiet --tag {tag} -")
+    run_ok(hub, "docker", "push", "--quiet", tag)
+    inspect = run_ok(hub, "docker", "image", "inspect", "--format", "{{json .RepoDigests}}", tag)
+    digests = json.loads(inspect)
+    digest = next(d for d in digests if d.startswith(f"{repository}@")).split("@")[1]
+    blob = f"{REGISTRY_BLOBS}/{digest[7:9]}/{digest[7:]}/data"
+    manifest = hub.file(blob).content_string
+    assert json.loads(manifest)["config"], manifest
+    # The same manifest with one more byte of whitespace: valid, but not the pushed digest.
+    run_ok(hub, "sh", "-c", f"printf '\\n' >> {blob}")
+    return digest
+
+
+def test_registry_pulled_image_of_another_digest_fails_before_anything_runs(app_host, tmp_path):
     if host_name(app_host) != "dockhard-registry-app1":
         pytest.skip("run on one app host")
     before = {s: c["Id"] for s, c in app_containers(app_host).items()}
     images = recorded(app_host)
-    repository = images["web"].split("@")[0]
+    digest = tampered_digest(build_host_of(app_host), images["web"])
+    wrong = f"{images['web'].split('@')[0]}@{digest}"
     tampered = tmp_path / "app-images.json"
-    tampered.write_text(json.dumps({**images, "web": f"{repository}@sha256:{'0' * 64}"}))
+    tampered.write_text(json.dumps({**images, "web": wrong}))
     play = run_playbook(app_host, "app.yml", {"docker_app_images_file": str(tampered)})
-    assert play.returncode != 0, play.stdout[-2000:]
-    assert "0" * 64 in play.stdout
-    assert "PATCH | The app stack runs and is healthy" not in play.stdout
+    output = play.stdout + play.stderr  # the failed task's message is on stderr
+    assert play.returncode != 0, output[-2000:]
+    # The engine checked what the registry served against the digest, and refused it.
+    assert f"manifest verification failed for digest {digest}" in output, output[-3000:]
+    assert "PATCH | The app stack runs and is healthy" not in output
+    assert app_host.run("docker image inspect %s", wrong).rc != 0
     assert {s: c["Id"] for s, c in app_containers(app_host).items()} == before
