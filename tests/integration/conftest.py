@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -46,6 +47,12 @@ def host_name(host) -> str:
 
 def host_var(host, name: str, default):
     return host.ansible.get_variables().get(name, default)
+
+
+def role_default(role: str, name: str):
+    """A variable's default in roles/<role>/defaults/main.yml: the tests read it, not a copy."""
+    defaults = yaml.safe_load((ROOT / "roles" / role / "defaults" / "main.yml").read_text())
+    return defaults[name]
 
 
 def run_playbook(
