@@ -1,0 +1,184 @@
+"""Pull mode: the host heals itself on its own timer, with no controller run.
+
+Runs in molecule/pull, whose converge (from the controller) turned pull mode
+on with a timer firing every minute. The fixtures tell the story in order:
+the first run the timer starts passes; a rerun of the role changes nothing;
+controls are broken as in molecule/drift; the timer's next run, with no
+controller run, puts them back and leaves a report on the host (and in the
+operator's directory) with those controls FAIL before and PASS after.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+
+import pytest
+import yaml
+from ansible_recap import parse_recap
+from conftest import host_name, recap, run_ok, run_playbook
+from test_drift import DRIFT
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("MOLECULE_SCENARIO_NAME") != "pull",
+    reason="needs pull mode on and breaks the host on purpose: runs only in molecule/pull",
+)
+
+SERVICE = "dockhard-pull.service"
+TIMER = "dockhard-pull.timer"
+REPORT_DIR = "/var/lib/dockhard/reports"
+DESTINATION = "/srv/dockhard-reports"
+INVENTORY = "/etc/dockhard/pull/inventory.yml"
+# From molecule/drift: an audit rule deleted, a daemon.json key flipped, the
+# socket opened to everyone (host roles only: the app stays with the controller).
+BROKEN = ("1.1.6", "2.2", "3.16")
+RUN_TIMEOUT = 900
+
+
+def unit(host, name: str, *properties: str) -> dict[str, str]:
+    shown = run_ok(host, "systemctl", "show", name, "--property", ",".join(properties))
+    return dict(line.split("=", 1) for line in shown.splitlines())
+
+
+def monotonic_usec(host) -> int:
+    """The host's CLOCK_MONOTONIC in microseconds, the clock of systemd's *Monotonic stamps."""
+    return int(run_ok(host, "python3", "-c", "import time; print(int(time.monotonic() * 1e6))"))
+
+
+def wait_for_timer_run(host, started_after: int) -> dict[str, str]:
+    """The service's state once a run the timer started after `started_after` has ended."""
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while time.monotonic() < deadline:
+        state = unit(
+            host,
+            SERVICE,
+            "ActiveState",
+            "Result",
+            "ExecMainStatus",
+            "ExecMainStartTimestampMonotonic",
+            "InvocationID",
+        )
+        started = int(state["ExecMainStartTimestampMonotonic"] or 0)
+        if started > started_after and state["ActiveState"] in ("inactive", "failed"):
+            return state
+        time.sleep(5)
+    pytest.fail(f"no run of {SERVICE} started and ended within {RUN_TIMEOUT}s")
+
+
+def wait_between_runs(host) -> None:
+    """Idle service, and the minutely timer (:00 plus up to 5 s) well away."""
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while time.monotonic() < deadline:
+        idle = unit(host, SERVICE, "ActiveState")["ActiveState"] != "activating"
+        second = int(run_ok(host, "date", "+%S"))
+        if idle and 10 <= second <= 40:
+            return
+        time.sleep(2)
+    pytest.fail(f"{SERVICE} never idle between two timer runs")
+
+
+def journal(host, invocation: str) -> str:
+    return run_ok(
+        host, "journalctl", "--no-pager", "-o", "cat", f"_SYSTEMD_INVOCATION_ID={invocation}"
+    )
+
+
+def report(host, suffix: str, directory: str = REPORT_DIR) -> dict:
+    return json.loads(host.file(f"{directory}/{host_name(host)}{suffix}").content_string)
+
+
+def status(report_data: dict) -> dict[str, str]:
+    return {c["id"]: c["status"] for c in report_data["controls"]}
+
+
+@pytest.fixture(scope="module")
+def first_run(host) -> dict[str, str]:
+    return wait_for_timer_run(host, 0)
+
+
+@pytest.fixture(scope="module")
+def role_rerun(host, first_run):
+    return run_playbook(host, "site.yml", {}, "--tags", "docker_pull")
+
+
+@pytest.fixture(scope="module")
+def healed_run(host, role_rerun) -> dict[str, str]:
+    wait_between_runs(host)
+    for control in BROKEN:
+        DRIFT[control](host)
+    broken_at = monotonic_usec(host)
+    return wait_for_timer_run(host, broken_at) | {"broken_at": str(broken_at)}
+
+
+def test_pull_mode_timer_is_enabled_and_scheduled(host):
+    timer = unit(host, TIMER, "ActiveState", "UnitFileState", "NextElapseUSecRealtime")
+    assert timer["ActiveState"] == "active"
+    assert timer["UnitFileState"] == "enabled"
+    assert timer["NextElapseUSecRealtime"]
+    assert unit(host, SERVICE, "Type")["Type"] == "oneshot"
+
+
+def test_pull_mode_inventory_is_root_only_and_from_the_controller(host):
+    inventory = host.file(INVENTORY)
+    assert (inventory.user, inventory.group, inventory.mode) == ("root", "root", 0o600)
+    assert host.file("/etc/dockhard/pull").mode == 0o700
+    hosts = yaml.safe_load(inventory.content_string)["all"]["hosts"]
+    local = hosts[host_name(host)]
+    assert local["ansible_connection"] == "local"
+    assert local["docker_compliance_report_dir"] == REPORT_DIR
+    assert local["docker_auditd_key"] == host.ansible.get_variables()["docker_auditd_key"]
+
+
+def test_pull_mode_release_is_a_local_copy(host):
+    current = host.file("/opt/dockhard/ansible/current")
+    assert current.is_symlink
+    assert host.file(f"{current.linked_to}/playbooks/pull.yml").is_file
+    assert run_ok(host, "ls", "/opt/dockhard/ansible/releases").split() == [
+        os.path.basename(current.linked_to)
+    ]
+    core = re.search(r"\[core (\d+)\.(\d+)", run_ok(host, "/usr/bin/ansible", "--version"))
+    assert core, "no ansible-core on the host"
+    assert (int(core[1]), int(core[2])) >= (2, 19)
+
+
+def test_pull_mode_first_timer_run_passes(host, first_run):
+    assert (first_run["Result"], first_run["ExecMainStatus"]) == ("success", "0")
+    assert parse_recap(journal(host, first_run["InvocationID"]))[host_name(host)]["failed"] == 0
+
+
+def test_pull_mode_role_rerun_changes_nothing(role_rerun):
+    assert role_rerun.returncode == 0, role_rerun.stdout[-3000:]
+    assert recap(role_rerun)["changed"] == 0, role_rerun.stdout[-3000:]
+
+
+def test_pull_mode_timer_heals_the_drift_without_the_controller(host, healed_run):
+    last = unit(host, TIMER, "LastTriggerUSecMonotonic")["LastTriggerUSecMonotonic"]
+    assert int(last) > int(healed_run["broken_at"]), "the run was not started by the timer"
+    assert (healed_run["Result"], healed_run["ExecMainStatus"]) == ("success", "0")
+    assert host.file("/run/docker.sock").mode == 0o660
+    assert json.loads(host.file("/etc/docker/daemon.json").content_string)["icc"] is False
+    rules = host.file("/etc/audit/rules.d/50-dockhard-docker.rules").content_string
+    assert "-w /etc/docker -p" in rules
+
+
+def test_pull_mode_report_shows_fail_before_and_pass_after(host, healed_run):
+    before, after = status(report(host, ".before.json")), status(report(host, ".json"))
+    assert {c: before[c] for c in BROKEN} == dict.fromkeys(BROKEN, "FAIL")
+    assert sorted(c for c, s in before.items() if s == "FAIL") == sorted(BROKEN)
+    assert "FAIL" not in after.values()
+    markdown = host.file(f"{REPORT_DIR}/{host_name(host)}.md").content_string
+    assert "| Before | Now |" in markdown
+
+
+def test_pull_mode_reports_are_copied_to_the_operators_directory(host, healed_run):
+    for suffix in (".before.json", ".json"):
+        assert report(host, suffix, DESTINATION) == report(host, suffix)
+
+
+def test_pull_mode_run_logs_to_the_journal(host, healed_run):
+    logged = journal(host, healed_run["InvocationID"])
+    counts = parse_recap(logged)[host_name(host)]
+    assert counts["failed"] == 0
+    assert counts["changed"] > 0, "the run put nothing back"
