@@ -149,10 +149,19 @@ def healed_run(host, role_check, scratch_image) -> Iterator[dict]:
 
 
 def test_pull_mode_timer_is_enabled_and_scheduled(host):
-    timer = unit(host, TIMER, "ActiveState", "UnitFileState", "NextElapseUSecRealtime")
+    timer = unit(
+        host,
+        TIMER,
+        "ActiveState",
+        "UnitFileState",
+        "TimersCalendar",
+        "RandomizedDelayUSec",
+        "Persistent",
+    )
     assert timer["ActiveState"] == "active"
     assert timer["UnitFileState"] == "enabled"
-    assert timer["NextElapseUSecRealtime"]
+    assert "OnCalendar=*-*-* *:00/5:00" in timer["TimersCalendar"]
+    assert (timer["RandomizedDelayUSec"], timer["Persistent"]) == ("5s", "yes")
     assert unit(host, SERVICE, "Type")["Type"] == "oneshot"
 
 
