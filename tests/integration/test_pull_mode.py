@@ -92,16 +92,15 @@ def wait_until_idle(host) -> None:
     deadline = time.monotonic() + RUN_TIMEOUT
     while time.monotonic() < deadline:
         active = unit(host, SERVICE, "ActiveState")["ActiveState"]
-        shown = run_ok(
-            host,
-            "systemctl",
-            "show",
-            "--timestamp=unix",
-            "--property",
-            "NextElapseUSecRealtime",
-            TIMER,
+        # `systemctl show` prints local time whatever --timestamp says: date parses it.
+        next_at = int(
+            run_ok(
+                host,
+                "sh",
+                "-c",
+                f'date -d "$(systemctl show -P NextElapseUSecRealtime {TIMER})" +%s',
+            )
         )
-        next_at = int(shown.split("=@", 1)[1]) if "=@" in shown else 0
         if active != "activating" and next_at - int(run_ok(host, "date", "+%s")) > 30:
             return
         time.sleep(3)
