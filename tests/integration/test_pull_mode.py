@@ -87,20 +87,18 @@ def wait_for_run(host, started_after: int) -> dict:
     pytest.fail(f"no run of {SERVICE} started and ended within {RUN_TIMEOUT}s")
 
 
+def timer_epoch(host, prop: str) -> int:
+    """A timestamp property of the timer in seconds since the epoch (`systemctl show`
+    prints local time whatever --timestamp says, so date parses it; empty gives today 00:00)."""
+    return int(run_ok(host, "sh", "-c", f'date -d "$(systemctl show -P {prop} {TIMER})" +%s'))
+
+
 def wait_until_idle(host) -> None:
     """No run going, and the timer's next firing at least half a minute away."""
     deadline = time.monotonic() + RUN_TIMEOUT
     while time.monotonic() < deadline:
         active = unit(host, SERVICE, "ActiveState")["ActiveState"]
-        # `systemctl show` prints local time whatever --timestamp says: date parses it.
-        next_at = int(
-            run_ok(
-                host,
-                "sh",
-                "-c",
-                f'date -d "$(systemctl show -P NextElapseUSecRealtime {TIMER})" +%s',
-            )
-        )
+        next_at = timer_epoch(host, "NextElapseUSecRealtime")
         if active != "activating" and next_at - int(run_ok(host, "date", "+%s")) > 30:
             return
         time.sleep(3)
@@ -142,8 +140,8 @@ def healed_run(host, role_check, scratch_image) -> Iterator[dict]:
     run_ok(host, "docker", "run", "-d", "--name", ROGUE, scratch_image, "sleep", "3600")
     for control in BROKEN:
         DRIFT[control](host)
-    broken_at = monotonic_usec(host)
-    yield wait_for_run(host, broken_at) | {"broken_at": broken_at}
+    broken_at, broken_epoch = monotonic_usec(host), int(run_ok(host, "date", "+%s"))
+    yield wait_for_run(host, broken_at) | {"broken_epoch": broken_epoch}
     host.run(f"docker rm -f {ROGUE}")
 
 
@@ -203,8 +201,8 @@ def test_pull_mode_role_check_diff_changes_nothing(role_check):
 
 
 def test_pull_mode_timer_heals_the_drift_without_the_controller(host, healed_run):
-    last = unit(host, TIMER, "LastTriggerUSecMonotonic")["LastTriggerUSecMonotonic"]
-    assert int(last) > healed_run["broken_at"], "the run was not started by the timer"
+    triggered = timer_epoch(host, "LastTriggerUSec")
+    assert triggered >= healed_run["broken_epoch"], "the run was not started by the timer"
     assert host.file("/run/docker.sock").mode == 0o660
     assert json.loads(host.file("/etc/docker/daemon.json").content_string)["icc"] is False
     rules = host.file("/etc/audit/rules.d/50-dockhard-docker.rules").content_string
