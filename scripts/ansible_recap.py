@@ -9,11 +9,14 @@ from __future__ import annotations
 import re
 
 RECAP_LINE = re.compile(r"^(?P<host>\S+)\s+:\s+(?P<counts>(?:\w+=\d+\s*)+)$")
+# Colour codes: Molecule forces colour on (ANSIBLE_FORCE_COLOR) unless told not to.
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def parse_recap(text: str) -> dict[str, dict[str, int]]:
     """The counts per host (ok, changed, failed, ...) of the last PLAY RECAP in text;
     {} when there is none (the playbook did not run)."""
+    text = ANSI.sub("", text)
     start = text.rfind("PLAY RECAP")
     if start < 0:
         return {}

@@ -56,6 +56,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 import yaml
 from ansible_recap import parse_recap, recap_total
@@ -79,11 +80,13 @@ REGISTRY_APP = f"{PREFIX}registry-app"
 LOAD_SCRIPT = REPO / "scripts" / "bench_load.py"
 ORIGINAL_DIR = REPO / "files" / "original"
 ORIGINAL_PORT = 15001
-HARDENED_URL = "http://127.0.0.1:15000"  # docker_app_proxy_listen
+APP_DEFAULTS = yaml.safe_load((REPO / "roles" / "docker_app" / "defaults" / "main.yml").read_text())
+# nginx's loopback listener on the host, whatever docker_app_proxy_listen serves.
+HARDENED_URL = f"http://{APP_DEFAULTS['docker_app_proxy_local_listen']}"
 ORIGINAL_URL = f"http://127.0.0.1:{ORIGINAL_PORT}"
 # gunicorn itself, bypassing nginx, on its unix socket in the host folder
 # docker_app_socket_dir (root may connect; nginx is the only other user): where the time goes.
-GUNICORN_URL = "http+unix://%2Fopt%2Fdockhard%2Frun%2Fapp.sock"
+GUNICORN_URL = "http+unix://" + quote(f"{APP_DEFAULTS['docker_app_socket_dir']}/app.sock", safe="")
 WEB_CONTAINER = "dockhard-web-1"  # compose project "dockhard", service "web"
 WHEEL_CACHE = Path.home() / ".cache" / "dockhard" / "bench"
 # pip platform tag per architecture: the role's own table (docker_app_wheel_platforms).

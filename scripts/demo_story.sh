@@ -13,6 +13,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HOST="${DOCKHARD_DEMO_HOST:-dockhard-local}"
+# nginx's loopback listener on the host, as the app role defines it.
+LISTEN="$(sed -n 's/^docker_app_proxy_local_listen: //p' roles/docker_app/defaults/main.yml)"
 OUT=docs/demo
 VENV=.venv
 export PATH="$PWD/$VENV/bin:$PATH" ANSIBLE_FORCE_COLOR=0 PY_COLORS=0 NO_COLOR=1
@@ -85,10 +87,10 @@ fetch() {
   docker exec "$HOST" python3 -c '
 import sys, urllib.error, urllib.request
 try:
-    r = urllib.request.urlopen("http://127.0.0.1:15000" + sys.argv[1], timeout=10)
+    r = urllib.request.urlopen("http://" + sys.argv[1] + sys.argv[2], timeout=10)
     print(r.status, r.read().decode()[:200])
 except urllib.error.HTTPError as e:
-    print(e.code, e.read().decode()[:200])' "$1"
+    print(e.code, e.read().decode()[:200])' "$LISTEN" "$1"
 }
 
 story() {
@@ -125,7 +127,7 @@ story() {
   run fetch '/calculate?expr=__import__(%27os%27).system(%27id%27)'
   run fetch '/calculate?expr=9**9**9'
   run fetch '/ping?ip=127.0.0.1%3B%20id'
-  run docker exec "$HOST" sh -c 'docker ps --format "{{.Names}}: {{.Ports}}"; ss -ltnH "sport = :15000"'
+  run docker exec "$HOST" sh -c 'docker ps --format "{{.Names}}: {{.Ports}}"; ss -ltnH "sport = :'"${LISTEN##*:}"'"'
   chapter "7. the numbers of docs/summary_report.md"
   run python3 scripts/measure.py --host "$HOST"
   run python3 scripts/gen_docs.py

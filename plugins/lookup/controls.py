@@ -24,8 +24,7 @@ description:
   - Controls without a role (exceptions kept for the report) are not returned.
 options:
   _terms:
-    description: Role names, for example C(docker_daemon).
-    required: true
+    description: Role names, for example C(docker_daemon) (none with O(want=catalog)).
   catalog:
     description: Path of another catalog file (tests use a fixture catalog).
     type: path
@@ -33,9 +32,10 @@ options:
     description:
       - C(controls) returns the entries below; C(tags) returns the roles' Ansible tags instead
         (the role names, C(section<N>) of each section and each control's tag), for the tasks
-        that remediate or check all of a role's controls.
+        that remediate or check all of a role's controls; C(catalog) returns the whole parsed
+        catalog (the report's source), from the same once-per-process parse.
     type: str
-    choices: [controls, tags]
+    choices: [controls, tags, catalog]
     default: controls
 """
 
@@ -53,7 +53,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _list:
-  description: One entry per control of the named roles (or their tags, with O(want=tags)).
+  description:
+    - One entry per control of the named roles (or their tags, with O(want=tags)).
+    - With O(want=catalog), one element, the catalog (C(benchmark), C(controls), ...).
   type: list
   elements: dict
   contains:
@@ -87,16 +89,16 @@ from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
 CATALOG = Path(__file__).resolve().parents[2] / "catalog" / "controls.yml"
-_CACHE: dict[tuple[str, float], list[dict]] = {}
+_CACHE: dict[tuple[str, float], dict] = {}
 
 
-def load_catalog(path: Path) -> list[dict]:
-    """The catalog's controls, parsed once per file version (it is ~2000 lines of YAML)."""
+def load_catalog(path: Path) -> dict:
+    """The catalog, parsed once per file version and process (it is ~2000 lines of YAML)."""
     key = (str(path), path.stat().st_mtime)
     if key not in _CACHE:
         with path.open(encoding="utf-8") as handle:
             loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-            _CACHE[key] = yaml.load(handle, Loader=loader)["controls"]  # noqa: S506 (safe loader)
+            _CACHE[key] = yaml.load(handle, Loader=loader)  # noqa: S506 (safe loader)
     return _CACHE[key]
 
 
@@ -147,9 +149,12 @@ def role_controls(controls: list[dict], roles: list[str], switch) -> list[dict]:
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
         self.set_options(var_options=variables, direct=kwargs)
-        path = Path(self.get_option("catalog") or CATALOG)
-        if self.get_option("want") == "tags":
-            return role_tags(load_catalog(path), list(terms))
+        catalog = load_catalog(Path(self.get_option("catalog") or CATALOG))
+        want = self.get_option("want")
+        if want == "catalog":
+            return [catalog]
+        if want == "tags":
+            return role_tags(catalog["controls"], list(terms))
         variables = variables or {}
 
         def switch(name):
@@ -157,4 +162,4 @@ class LookupModule(LookupBase):
                 return None
             return self._templar.template(variables[name])
 
-        return role_controls(load_catalog(path), list(terms), switch)
+        return role_controls(catalog["controls"], list(terms), switch)

@@ -131,6 +131,7 @@ from ansible_collections.dockhard.docker_hardening.plugins.module_utils.file_sta
     describe,
     unit_file,
 )
+from ansible_collections.dockhard.docker_hardening.plugins.module_utils.findings import add_to_facts
 
 # dockerd's value for a daemon.json key that is absent.
 DAEMON_DEFAULTS = {
@@ -716,13 +717,6 @@ def registry(params):
     for control_id, bad in CONTAINER_CHECKS.items():
         checks[control_id] = container_check(bad)
     return checks
-
-
-def add_to_facts(so_far, findings):
-    """The audit's one findings fact, with these findings added (nothing when not asked)."""
-    if so_far is None:
-        return {}
-    return {"ansible_facts": {"docker_compliance_findings": {**so_far, **findings}}}
 
 
 def main():

@@ -82,6 +82,7 @@ import tarfile
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import ConnectionError as UrlError
 from ansible.module_utils.urls import open_url
+from ansible_collections.dockhard.docker_hardening.plugins.module_utils.findings import add_to_facts
 
 TIMEOUT = 30
 # A fix's date is read from its .deb; larger packages are not downloaded for it.
@@ -393,11 +394,9 @@ def main() -> None:
         # Like every check of the report: FAIL with what could not be read, not an error.
         entries = []
         result = {"status": "FAIL", "evidence": [finding([])["evidence"][0], str(err)]}
-    so_far = module.params["findings"]
-    facts = {}
-    if so_far is not None:
-        facts = {"ansible_facts": {"docker_compliance_findings": {**so_far, "4.4": result}}}
-    module.exit_json(changed=False, images=entries, findings={"4.4": result}, **facts)
+    findings = {"4.4": result}
+    facts = add_to_facts(module.params["findings"], findings)
+    module.exit_json(changed=False, images=entries, findings=findings, **facts)
 
 
 if __name__ == "__main__":

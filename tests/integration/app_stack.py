@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import json
 
+import jinja2
 import pytest
-from conftest import role_default, run_ok
+from conftest import host_var, role_default, run_ok
 
 APP_DIR = role_default("docker_app", "docker_app_dir")
 SECRETS_DIR = role_default("docker_app", "docker_app_secrets_dir")
 PROJECT = "dockhard"
 SERVICES = ("db", "web")
-PROXY = "http://127.0.0.1:15000"
+# nginx's loopback listener (plain HTTP), which it serves whatever docker_app_proxy_listen is.
+LOCAL_LISTEN = role_default("docker_app", "docker_app_proxy_local_listen")
+PROXY = f"http://{LOCAL_LISTEN}"
+_LOCAL_ADDRESS, _LOCAL_PORT = LOCAL_LISTEN.rsplit(":", 1)
+# The first line of a script run on the host that connects to it: PROXY = (address, port).
+PROXY_PRELUDE = f"PROXY = {_LOCAL_ADDRESS.strip('[]')!r}, {int(_LOCAL_PORT)}\n"
 PROXY_ACCESS_LOG = "/var/log/nginx/dockhard-access.log"
 SECRET_FILES = ("db_superuser_password", "db_app_password")
 
@@ -38,6 +44,22 @@ print(json.dumps({"status": status, "body": text, "headers": dict(headers)}))
 def require_app(host) -> None:
     if not host.file(APP_DIR).is_directory:
         pytest.skip(f"the app is not deployed on this host ({APP_DIR} is missing)")
+
+
+def proxy_listen(host) -> str:
+    """The host's docker_app_proxy_listen as the role sees it, facts rendered.
+
+    An inventory may name the host's own address by a fact, e.g.
+    "{{ ansible_default_ipv4.address }}:8443"; the inventory gives the template.
+    """
+    default = role_default("docker_app", "docker_app_proxy_listen")
+    listen = str(host_var(host, "docker_app_proxy_listen", default))
+    if "{{" not in listen:
+        return listen
+    facts = host.ansible("setup", "gather_subset=network")["ansible_facts"]
+    short = {name.removeprefix("ansible_"): value for name, value in facts.items()}
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)  # noqa: S701 - not HTML
+    return env.from_string(listen).render(**facts, ansible_facts=short)
 
 
 def app_containers(host) -> dict[str, dict]:

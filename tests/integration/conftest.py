@@ -17,6 +17,9 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from ansible_recap import parse_recap  # noqa: E402 - from the path added above
 
 REPORT_DIR = ROOT / "reports" / "compliance"
+# The playbooks the tests run print plain text for them to parse, whoever
+# started pytest: a plain `molecule test` forces Ansible's colours on.
+os.environ.update(ANSIBLE_FORCE_COLOR="0", PY_COLORS="0")
 
 
 def role_default(role: str, name: str):

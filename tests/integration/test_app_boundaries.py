@@ -13,7 +13,7 @@ import time
 from urllib.parse import quote
 
 import pytest
-from app_stack import PROXY_ACCESS_LOG, app_containers, fetch, psql
+from app_stack import PROXY_ACCESS_LOG, PROXY_PRELUDE, app_containers, fetch, psql
 from conftest import run_ok
 
 pytestmark = pytest.mark.usefixtures("app_deployed")
@@ -41,11 +41,13 @@ INTERNAL_TARGETS = [
     ("fd00:ec2::254", "metadata"),
 ]
 
-# Runs on the host: one raw HTTP/1.1 request to the proxy, its status and body.
-_RAW = """
+# Runs on the host: one raw HTTP/1.1 request to the proxy's loopback listener, its status and body.
+_RAW = (
+    PROXY_PRELUDE
+    + """
 import http.client, json, sys
 kind, size = sys.argv[1], int(sys.argv[2])
-conn = http.client.HTTPConnection("127.0.0.1", 15000, timeout=20)
+conn = http.client.HTTPConnection(*PROXY, timeout=20)
 pad = sys.argv[3] * (size // len(sys.argv[3]) + 1)
 if kind == "line":
     conn.request("GET", "/?name=" + pad[:size])
@@ -60,18 +62,22 @@ r = conn.getresponse()
 print(json.dumps({"status": r.status, "type": r.getheader("Content-Type"),
                   "body": r.read().decode("utf-8", "replace")}))
 """
+)
 
 # Runs on the host: the same request COUNT times in a row, the statuses.
-_BURST = """
+_BURST = (
+    PROXY_PRELUDE
+    + """
 import http.client, json, sys
 statuses = []
 for _ in range(int(sys.argv[2])):
-    conn = http.client.HTTPConnection("127.0.0.1", 15000, timeout=20)
+    conn = http.client.HTTPConnection(*PROXY, timeout=20)
     conn.request("GET", sys.argv[1])
     statuses.append(conn.getresponse().status)
     conn.close()
 print(json.dumps(statuses))
 """
+)
 
 # Runs on the host: TCP connects to every port of the given addresses; prints the
 # ports that accepted. An address that drops (times out) instead of refusing is no
@@ -229,22 +235,28 @@ def test_forged_forwarded_for_is_not_trusted(host) -> None:
     assert rows == "127.0.0.1"
 
 
-_FORGED = """
+_FORGED = (
+    PROXY_PRELUDE
+    + """
 import http.client, sys
-conn = http.client.HTTPConnection("127.0.0.1", 15000, timeout=20)
+conn = http.client.HTTPConnection(*PROXY, timeout=20)
 conn.request("GET", sys.argv[1], headers={"X-Forwarded-For": sys.argv[2]})
 print(conn.getresponse().status)
 """
+)
 
 
 # Runs on the host: GET PATH from the given local source address.
-_FROM = """
+_FROM = (
+    PROXY_PRELUDE
+    + """
 import http.client, json, sys
-conn = http.client.HTTPConnection("127.0.0.1", 15000, timeout=20, source_address=(sys.argv[1], 0))
+conn = http.client.HTTPConnection(*PROXY, timeout=20, source_address=(sys.argv[1], 0))
 conn.request("GET", sys.argv[2])
 r = conn.getresponse()
 print(json.dumps({"status": r.status, "body": r.read().decode()}))
 """
+)
 
 
 def test_healthz_is_denied_to_any_other_client_address(host) -> None:

@@ -10,7 +10,15 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from app_stack import PROXY_ACCESS_LOG, app_containers, fetch, psql, secret_values
+from app_stack import (
+    LOCAL_LISTEN,
+    PROXY_ACCESS_LOG,
+    app_containers,
+    fetch,
+    proxy_listen,
+    psql,
+    secret_values,
+)
 from conftest import host_name, run_ok
 from payloads import CALC_CODE_EXECUTION, CALC_EXHAUSTION, MARKER, PING_INJECTIONS
 
@@ -139,9 +147,16 @@ def test_proxy_access_log_has_paths_not_query_strings(host):
     assert query not in text
 
 
-def test_proxy_listens_on_loopback_only(host):
-    assert host.socket("tcp://127.0.0.1:15000").is_listening
-    assert not host.socket("tcp://0.0.0.0:15000").is_listening
+def _nginx_listening(host) -> set[str]:
+    """Local address:port of every TCP socket nginx listens on (ss's [v6]:port form)."""
+    lines = run_ok(host, "ss", "-Hltnp").splitlines()
+    return {line.split()[3] for line in lines if '(("nginx",' in line}
+
+
+def test_proxy_listens_on_its_listeners_only(host):
+    # docker_app_proxy_listen, plus the loopback listener when that is another
+    # address (a load balancer's); never a wildcard, no other port (no default site).
+    assert _nginx_listening(host) == {proxy_listen(host), LOCAL_LISTEN}
 
 
 def test_app_secrets_not_exposed(host, containers):

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from app_stack import app_containers
+from app_stack import PROXY, app_containers
 from conftest import ROOT, audit_report, host_name, host_var, run_ok
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
@@ -165,7 +165,7 @@ while not os.path.exists(stop) and time.monotonic() < end:
     time.sleep(interval)
 print(json.dumps(seen))
 """
-LOAD_URL = "http://127.0.0.1:15000/?name=bob"
+LOAD_URL = f"{PROXY}/?name=bob"
 
 
 @pytest.mark.skipif(

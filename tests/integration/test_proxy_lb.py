@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from app_stack import PROJECT, fetch
+from app_stack import LOCAL_LISTEN, PROJECT, fetch, proxy_listen
 from conftest import host_var, run_ok, run_playbook
 
 # Runs on the host: one HTTPS request verified against the given CA (or the
@@ -38,15 +38,13 @@ pytestmark = pytest.mark.usefixtures("app_deployed")
 @pytest.fixture(scope="module")
 def listener(host) -> dict[str, str]:
     """The host's own address and the port nginx serves the app on, and the test CA."""
-    listen = str(host_var(host, "docker_app_proxy_listen", "127.0.0.1:15000"))
     ca = host_var(host, "dockhard_test_proxy_ca", "")
+    listen = proxy_listen(host)
     if not ca or listen.startswith(("127.", "[::1]")):
         pytest.skip("the app is not served on the host's own address with a test CA here")
+    address, port = listen.rsplit(":", 1)
     facts = host.ansible("setup", "gather_subset=network")["ansible_facts"]
-    address = facts["ansible_default_ipv4"]["address"]
-    # The inventory may hold the template ("{{ ansible_default_ipv4.address }}:8443").
-    port = listen.rsplit(":", 1)[1]
-    assert not address.startswith("127."), address
+    assert address == facts["ansible_default_ipv4"]["address"], listen
     return {"address": address, "port": port, "ca": ca, "base": f"https://{address}:{port}"}
 
 
@@ -105,10 +103,11 @@ def test_lb_listener_is_tls_only(host, listener):
 
 def test_nginx_listens_on_the_address_and_loopback_only(host, listener):
     address, port = listener["address"], listener["port"]
+    local_port = LOCAL_LISTEN.rsplit(":", 1)[1]
     assert host.socket(f"tcp://{address}:{port}").is_listening
-    assert host.socket("tcp://127.0.0.1:15000").is_listening
+    assert host.socket(f"tcp://{LOCAL_LISTEN}").is_listening
     assert not host.socket(f"tcp://0.0.0.0:{port}").is_listening
-    assert not host.socket("tcp://0.0.0.0:15000").is_listening
+    assert not host.socket(f"tcp://0.0.0.0:{local_port}").is_listening
 
 
 def test_no_container_publishes_a_port(host, listener):

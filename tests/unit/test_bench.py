@@ -78,6 +78,13 @@ def test_parse_recap_per_host():
     assert bench.recap_total(recap, "failed") == 0
 
 
+def test_parse_recap_of_coloured_output():
+    """A plain `molecule test` forces Ansible's colours on: the counts are read the same."""
+    coloured = PLAYBOOK_OUTPUT.replace("changed=", "\x1b[0;33mchanged=").replace("\n", "\x1b[0m\n")
+    assert coloured != PLAYBOOK_OUTPUT
+    assert bench.parse_recap(coloured) == bench.parse_recap(PLAYBOOK_OUTPUT) != {}
+
+
 def test_parse_recap_without_recap():
     assert bench.parse_recap("ERROR! the playbook could not be found") == {}
 
