@@ -1,6 +1,6 @@
 """Benchmarks of dockhard (issue 8): what a converge costs and how the app performs.
 
-Usage: .venv/bin/python scripts/bench.py [--quick] [--json PATH]
+Usage: .venv/bin/python scripts/bench.py [--quick] [--registry-only] [--json PATH]
 
 Measures on this machine, with disposable host containers named dockhard-bench-*
 (playbooks/local_host.yml, image dockhard/host:trixie) that are always removed
@@ -16,7 +16,12 @@ at the end, also on failure or Ctrl-C:
   same load generator (scripts/bench_load.py) inside the host container, in
   the same run; the time the hardened app takes to refuse 9**9**9;
 - image sizes: the hardened web image vs a naive single-stage build of the
-  same app on the same base.
+  same app on the same base;
+- registry mode (docs/registry.md): the first converge of a fresh app host
+  that pulls the app images by digest from a TLS registry on a build host
+  (molecule/shared/prepare_registry.yml, then playbooks/build.yml, timed
+  apart), against the on-host build's first converge. `--registry-only` runs
+  just this part.
 
 Each figure is the median of its runs, with min and max. The full run keeps to
 30 minutes on 2 cores: the first converge (minutes on a fresh host) is repeated
@@ -67,6 +72,11 @@ REPO = Path(__file__).resolve().parent.parent
 PREFIX = "dockhard-bench-"
 HOST_IMAGE = "dockhard/host:trixie"
 PLAYBOOK = "playbooks/site.yml"
+BUILD_PLAYBOOK = "playbooks/build.yml"
+REGISTRY_PREPARE = "molecule/shared/prepare_registry.yml"
+REGISTRY_NETWORK = f"{PREFIX}net"
+REGISTRY_HUB = f"{PREFIX}hub"
+REGISTRY_APP = f"{PREFIX}registry-app"
 LOAD_SCRIPT = REPO / "scripts" / "bench_load.py"
 ORIGINAL_DIR = REPO / "files" / "original"
 ORIGINAL_PORT = 15001
@@ -251,6 +261,27 @@ def inventory(template_vars: dict, hosts: Sequence[str], app_hosts: Sequence[str
     }
 
 
+def registry_inventory(template_vars: dict, hub: str, app_host: str, test_dir: Path) -> dict:
+    """The build host with its test registry, and an app host in registry mode."""
+    data = inventory(template_vars, [app_host], [app_host])
+    data["build_hosts"] = {"hosts": {hub: dict(template_vars)}}
+    data["app_hosts"]["vars"] = {"docker_app_image_source": "registry"}
+    data["all"] = {
+        "vars": {
+            "dockhard_test_dir": str(test_dir),
+            "docker_app_registry": f"{hub}:5000",
+            "docker_app_registry_username": "dockhard-bench",
+            "docker_app_registry_password": (
+                "{{ lookup('ansible.builtin.password', dockhard_test_dir ~ '/registry-password',"
+                " length=24, chars=['ascii_letters', 'digits']) }}"
+            ),
+            "docker_app_registry_ca": str(test_dir / "registry-ca.crt"),
+            "docker_app_images_file": str(test_dir / "app-images.json"),
+        }
+    }
+    return data
+
+
 def host_template_vars(local_inventory: dict) -> dict:
     """Connection variables of the first docker_hosts host in inventory/local/hosts.yml."""
     hosts = local_inventory["docker_hosts"]["hosts"]
@@ -339,6 +370,7 @@ class Bench:
     log_dir: Path
     work_dir: Path
     created: set[str] = field(default_factory=set)
+    networks: set[str] = field(default_factory=set)
     counter: int = 0
     # Runs of the single-host figures: first, rerun, check, their changed counts
     # and the rerun's task times.
@@ -386,9 +418,10 @@ class Bench:
 
     # Hosts ---------------------------------------------------------------
 
-    def local_hosts(self, names: Sequence[str], state: str) -> None:
+    def local_hosts(self, names: Sequence[str], state: str, network: str | None = None) -> None:
+        on = {"network": network} if network else {}
         spec = {
-            "dockhard_local_hosts": [{"name": n, "image": HOST_IMAGE} for n in names],
+            "dockhard_local_hosts": [{"name": n, "image": HOST_IMAGE, **on} for n in names],
             "dockhard_local_host_state": state,
         }
         if state == "started":
@@ -398,7 +431,7 @@ class Bench:
         if state == "absent":
             self.created.difference_update(names)
 
-    def fresh_hosts(self, names: Sequence[str]) -> None:
+    def fresh_hosts(self, names: Sequence[str], network: str | None = None) -> None:
         """Start new host containers; refuse to reuse one an aborted run left."""
         listed = self.run(["docker", "ps", "--all", "--format", "{{.Names}}"], "containers")
         clash = sorted(set(names) & set(listed.stdout.split()))
@@ -407,12 +440,15 @@ class Bench:
                 "host containers left by an earlier run: " + " ".join(clash) + "\nremove them: "
                 "docker rm --force --volumes " + " ".join(clash)
             )
-        self.local_hosts(names, "started")
+        self.local_hosts(names, "started", network)
 
     def remove_all(self) -> None:
         if self.created:
             say(f"removing host containers: {' '.join(sorted(self.created))}")
             self.local_hosts(sorted(self.created), "absent")
+        for network in sorted(self.networks):
+            self.run(["docker", "network", "rm", network], f"network-rm-{network}")
+            self.networks.discard(network)
 
     def write_inventory(self, name: str, hosts: Sequence[str], app_hosts: Sequence[str]) -> Path:
         local = yaml.safe_load((REPO / "inventory" / "local" / "hosts.yml").read_text())
@@ -466,6 +502,31 @@ class Bench:
             name = self.converge_fresh(index, 1, 1)
             self.local_hosts([name], "absent")
             index += 1
+
+    def registry_mode(self) -> dict:
+        """First converge of a fresh app host in registry mode: the build host's
+        registry set up and filled first (playbooks/build.yml, timed apart)."""
+        self.run(["docker", "network", "create", REGISTRY_NETWORK], "network-create")
+        self.networks.add(REGISTRY_NETWORK)
+        say(f"registry mode: {REGISTRY_HUB} builds and pushes, {REGISTRY_APP} pulls")
+        self.fresh_hosts([REGISTRY_HUB, REGISTRY_APP], REGISTRY_NETWORK)
+        local = yaml.safe_load((REPO / "inventory" / "local" / "hosts.yml").read_text())
+        test_dir = self.work_dir / "registry"
+        test_dir.mkdir()
+        data = registry_inventory(host_template_vars(local), REGISTRY_HUB, REGISTRY_APP, test_dir)
+        inv = self.work_dir / "registry.yml"
+        inv.write_text(yaml.safe_dump(data, sort_keys=False))
+        prepare = self.playbook(inv, "registry-prepare", REGISTRY_PREPARE)
+        build = self.playbook(inv, "registry-build", BUILD_PLAYBOOK)
+        first = self.playbook(inv, "registry-first", PLAYBOOK)
+        rerun = self.playbook(inv, "registry-rerun", PLAYBOOK)
+        self.local_hosts([REGISTRY_HUB, REGISTRY_APP], "absent")
+        return {
+            "prepare_s": round(prepare.seconds, 1),
+            "build_s": round(build.seconds, 1),
+            "first_converge_s": summarize([first.seconds]),
+            "rerun_changed": [recap_total(rerun.recap, "changed")],
+        }
 
     def single_summary(self) -> dict:
         runs = self.single
@@ -807,9 +868,32 @@ def preflight() -> None:
         raise SystemExit(f"host image {HOST_IMAGE} missing: build it with ./dockhard images")
 
 
+def run_all(bench: Bench, report: dict, started: float) -> None:
+    profile = bench.profile
+    app_host = bench.converge_fresh(1, profile.reruns, profile.checks)
+    report["single_host"] = bench.single_summary()
+    report["app"] = bench.app(app_host)
+    report["images"] = bench.images(app_host)
+    bench.local_hosts([app_host], "absent")
+    report["registry"] = bench.registry_mode()
+    report["fleet"] = bench.fleet()
+    bench.more_single_runs(started)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer runs and hosts, shorter load")
+    parser.add_argument(
+        "--registry-only",
+        action="store_true",
+        help="only the registry mode's first converge (compared with --on-host-s)",
+    )
+    parser.add_argument(
+        "--on-host-s",
+        type=float,
+        default=None,
+        help="with --registry-only: the on-host build's first converge to compare with",
+    )
     parser.add_argument("--json", type=Path, default=REPO / "reports" / "bench.json")
     args = parser.parse_args(argv)
     profile = QUICK if args.quick else FULL
@@ -827,18 +911,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": machine_facts(),
         "goals": GOALS,
     }
+    if args.on_host_s is not None:
+        report["on_host_first_converge_s"] = summarize([args.on_host_s])
     say(f"profile {profile.name}; load average {report['machine']['load_average_before']}")
     status = 0
     with tempfile.TemporaryDirectory(prefix="dockhard-bench-") as tmp:
         bench = Bench(profile, log_dir, Path(tmp))
         try:
-            app_host = bench.converge_fresh(1, profile.reruns, profile.checks)
-            report["single_host"] = bench.single_summary()
-            report["app"] = bench.app(app_host)
-            report["images"] = bench.images(app_host)
-            bench.local_hosts([app_host], "absent")
-            report["fleet"] = bench.fleet()
-            bench.more_single_runs(started)
+            if args.registry_only:
+                report["registry"] = bench.registry_mode()
+            else:
+                run_all(bench, report, started)
         except (Exception, KeyboardInterrupt) as exc:
             report["error"] = f"{type(exc).__name__}: {exc}"
             say(f"FAILED: {report['error']}")

@@ -485,7 +485,8 @@ def name_of(container):
 
 
 def image_name(image):
-    return (image.get("RepoTags") or [image.get("Id", "")[:19]])[0]
+    # An image pulled by digest (registry mode) has no tag, only its digest.
+    return (image.get("RepoTags") or image.get("RepoDigests") or [image.get("Id", "")[:19]])[0]
 
 
 def per_item(items, bad, what, empty):

@@ -46,7 +46,8 @@ dockhard-bench-b           : ok=200  changed=3    unreachable=0    failed=0    s
 
 TASKS RECAP ********************************************************************
 Sunday 29 November 2026  08:23:22 +0000 (0:00:00.485)       0:01:31.915 *******
-===============================================================================
+========================================================================
+
 docker_auditd : 1.1.3 | AUDIT | Find the unit files systemd uses -------- 19.09s
 docker_app : 4.6 | PATCH | Base root filesystems are built when their recipe changed - 158.71s
 docker_app : AUDIT | Wait for the stack to be healthy ------------------- 4.61s
@@ -320,3 +321,30 @@ def test_only_a_complete_full_run_replaces_the_record():
     assert not bench.complete({k: v for k, v in record.items() if k != "images"})
     fleet = {**record["fleet"], "sizes": {**record["fleet"]["sizes"], "8": {"skipped": "low"}}}
     assert not bench.complete({**record, "fleet": fleet})
+
+
+def test_registry_inventory_puts_the_app_host_in_registry_mode(tmp_path):
+    data = bench.registry_inventory({"ansible_connection": "c"}, "hub", "app", tmp_path)
+    assert data["build_hosts"]["hosts"] == {"hub": {"ansible_connection": "c"}}
+    assert list(data["docker_hosts"]["hosts"]) == ["app"]
+    assert data["app_hosts"] == {
+        "hosts": {"app": None},
+        "vars": {"docker_app_image_source": "registry"},
+    }
+    settings = data["all"]["vars"]
+    assert settings["docker_app_registry"] == "hub:5000"
+    assert settings["docker_app_images_file"] == str(tmp_path / "app-images.json")
+    assert "lookup('ansible.builtin.password'" in settings["docker_app_registry_password"]
+
+
+def test_registry_rows_compare_with_the_on_host_build():
+    registry = {"first_converge_s": bench.summarize([80.0]), "build_s": 150.0, "rerun_changed": [0]}
+    rows = bench_tables.registry_rows(
+        {"registry": registry, "single_host": {"first_converge_s": bench.summarize([200.0])}}
+    )
+    assert rows[0][0] == "first converge, registry mode"
+    assert "80.0 s" in rows[0][1] and "changed=0 on rerun" in rows[0][1]
+    assert rows[1][1:] == ["0.40", "<= 0.5", "met"]
+    alone = {"registry": registry, "on_host_first_converge_s": bench.summarize([150.0])}
+    assert bench_tables.registry_rows(alone)[1][3] == "missed"
+    assert bench_tables.registry_rows({}) == []
