@@ -230,7 +230,7 @@ def converged(installed, host_container, tmp_path_factory) -> dict:
     (ROOT / "reports").mkdir(exist_ok=True)
     (ROOT / "reports/collection-converge.log").write_text(play.stdout + play.stderr)
     assert play.returncode == 0, play.stdout[-4000:] + play.stderr[-2000:]
-    return {"project": project, "stdout": play.stdout}
+    return {"project": project, "stdout": play.stdout, "stderr": play.stderr}
 
 
 def docker_exec(host: str, *argv: str) -> str:
@@ -245,6 +245,13 @@ def test_the_converge_used_the_installed_collection_only(installed, converged):
     assert src, "docker_app_src not printed"
     assert Path(src[1]) == (root / "files/app").resolve()
     assert (Path(src[1]) / "compose.yaml").is_file()
+
+
+def test_the_converge_uses_nothing_ansible_core_deprecates(converged):
+    """E.g. a fact read as a top-level variable: ansible-core 2.24 stops injecting them."""
+    output = converged["stdout"] + converged["stderr"]
+    first = output.find("[DEPRECATION WARNING]")
+    assert first < 0, output[first : first + 1500]
 
 
 def test_daemon_json_has_the_hardened_keys(converged, host_container):

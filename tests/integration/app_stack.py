@@ -50,7 +50,7 @@ def proxy_listen(host) -> str:
     """The host's docker_app_proxy_listen as the role sees it, facts rendered.
 
     An inventory may name the host's own address by a fact, e.g.
-    "{{ ansible_default_ipv4.address }}:8443"; the inventory gives the template.
+    "{{ ansible_facts['default_ipv4']['address'] }}:8443"; the inventory gives the template.
     """
     default = role_default("docker_app", "docker_app_proxy_listen")
     listen = str(host_var(host, "docker_app_proxy_listen", default))
