@@ -16,6 +16,11 @@ import testinfra
 from app_stack import app_containers, fetch
 from conftest import REPORT_DIR, host_name, host_var, run_ok, run_playbook
 
+pytestmark = pytest.mark.skipif(
+    os.environ.get("MOLECULE_SCENARIO_NAME") != "registry",
+    reason="needs a build host, a registry and app hosts in registry mode (molecule/registry)",
+)
+
 CERTS_DIR = "/etc/docker/certs.d"
 # Where the test registry (molecule/shared/prepare_registry.yml) keeps its blobs.
 REGISTRY_BLOBS = "/var/lib/docker-registry/docker/registry/v2/blobs/sha256"
