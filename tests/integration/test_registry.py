@@ -36,20 +36,16 @@ except OSError as error:
 """
 
 
-def groups(host) -> list[str]:
-    return host.ansible.get_variables().get("group_names", [])
-
-
 @pytest.fixture
 def app_host(host):
-    if "app_hosts" not in groups(host):
+    if "app_hosts" not in host_var(host, "group_names", []):
         pytest.skip("an app host test")
     return host
 
 
 @pytest.fixture
 def build_host(host):
-    if "build_hosts" not in groups(host):
+    if "build_hosts" not in host_var(host, "group_names", []):
         pytest.skip("a build host test")
     return host
 
