@@ -201,12 +201,11 @@ def topology() -> dict[str, Any]:
     audit = load_yaml(ROOT / "roles/docker_auditd/vars/main.yml")
     daemon = load_yaml(ROOT / "roles/docker_daemon/defaults/main.yml")
     socket_unit: dict[str, str] = {}
-    for task in load_yaml(ROOT / "roles/docker_files/tasks/socket.yml"):
-        content = task.get("ansible.builtin.copy", {}).get("content", "")
-        for line in content.splitlines():
-            key, sep, value = line.partition("=")
-            if sep and key.startswith("Socket"):
-                socket_unit[key] = value
+    files_vars = load_yaml(ROOT / "roles/docker_files/vars/main.yml")
+    for line in files_vars["docker_files_socket_dropin_content"].splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.startswith("Socket"):
+            socket_unit[key] = value
     networks = {
         name: {
             "bridge": net["driver_opts"]["com.docker.network.bridge.name"],

@@ -34,8 +34,11 @@ options:
         (the role names, C(section<N>) of each section and each control's tag), for the tasks
         that remediate or check all of a role's controls; C(catalog) returns the whole parsed
         catalog (the report's source), from the same once-per-process parse.
+      - C(fingerprint) returns one string per role, a digest of the role's files, its catalog
+        entries and the values of the variables its argument spec names; an audit-first converge
+        reconverges a role in full when it differs from the one its last full converge recorded.
     type: str
-    choices: [controls, tags, catalog]
+    choices: [controls, tags, catalog, fingerprint]
     default: controls
 """
 
@@ -56,6 +59,7 @@ _list:
   description:
     - One entry per control of the named roles (or their tags, with O(want=tags)).
     - With O(want=catalog), one element, the catalog (C(benchmark), C(controls), ...).
+    - With O(want=fingerprint), one sha256 hex digest per role.
   type: list
   elements: dict
   contains:
@@ -74,6 +78,9 @@ _list:
     toggle:
       description: The role variable that turns it on or off.
       type: str
+    skip_safe:
+      description: Whether an audit-first converge may skip it when its check and read pass.
+      type: bool
     enabled:
       description: Whether the toggle and the section switch are on.
       type: bool
@@ -82,6 +89,8 @@ _list:
       type: str
 """
 
+import hashlib
+import json
 from pathlib import Path
 
 import yaml
@@ -89,7 +98,9 @@ from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
 CATALOG = Path(__file__).resolve().parents[2] / "catalog" / "controls.yml"
+ROLES = CATALOG.parents[1] / "roles"
 _CACHE: dict[tuple[str, float], dict] = {}
+_CODE: dict[str, tuple[str, list[str]]] = {}
 
 
 def load_catalog(path: Path) -> dict:
@@ -141,9 +152,37 @@ def role_controls(controls: list[dict], roles: list[str], switch) -> list[dict]:
                 "toggle": control["toggle"],
                 "enabled": off_by is None,
                 "off_by": off_by,
+                "skip_safe": bool(control.get("skip_safe", False)),
             }
         )
     return entries
+
+
+def role_code(role: str) -> tuple[str, list[str]]:
+    """Digest of a role's files and the names of its inputs (argument spec), once per process."""
+    if role not in _CODE:
+        role_dir = ROLES / role
+        if not role_dir.is_dir():
+            raise AnsibleLookupError(f"no role {role} under {ROLES}")
+        digest = hashlib.sha256()
+        for path in sorted(p for p in role_dir.rglob("*") if p.is_file()):
+            if "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(role_dir)).encode() + b"\0" + path.read_bytes())
+        spec_file = role_dir / "meta" / "argument_specs.yml"
+        spec = yaml.safe_load(spec_file.read_text(encoding="utf-8"))
+        _CODE[role] = (digest.hexdigest(), sorted(spec["argument_specs"]["main"]["options"]))
+    return _CODE[role]
+
+
+def fingerprint(role: str, controls: list[dict], value) -> str:
+    """What a full converge of the role depends on: its code, catalog entries and inputs."""
+    code, inputs = role_code(role)
+    state = {
+        "code": code,
+        "controls": [c for c in controls if c.get("role") == role],
+        "inputs": {name: value(name) for name in inputs},
+    }
+    return hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()
 
 
 class LookupModule(LookupBase):
@@ -162,4 +201,6 @@ class LookupModule(LookupBase):
                 return None
             return self._templar.template(variables[name])
 
+        if want == "fingerprint":
+            return [fingerprint(role, catalog["controls"], switch) for role in terms]
         return role_controls(catalog["controls"], list(terms), switch)

@@ -67,6 +67,11 @@ options:
     type: list
     elements: str
     default: []
+  imds_addresses_v6:
+    description: IPv6 metadata addresses, checked where Docker has an IPv6 DOCKER-USER chain (X.1).
+    type: list
+    elements: str
+    default: []
   container_filters:
     description: docker ps filters that select the containers checked (default all running ones).
     type: list
@@ -90,6 +95,30 @@ options:
     type: list
     elements: dict
     default: []
+  managed:
+    description:
+      - What a role's remediation manages beyond its controls' CIS criteria, read so that an
+        audit-first converge skips a control's remediation only when nothing it manages differs.
+      - Each entry has C(ids) (the controls, or a role's own key such as C(engine)) and one of
+        C(path) with C(content) (and optional C(owner), C(group), C(mode)), C(path) with C(line),
+        C(path) with C(absent=true), C(json_path) with C(expected) (a daemon.json; the values of
+        C(default-ulimits) are capped by the daemon's limit, so only their names are compared),
+        C(glob) with C(keep) (no other file may match), C(unit) (enabled and active), C(user)
+        (exists) or C(packages_any) (one of the package sets is fully installed).
+      - The IDs of the entries that differ are returned in RV(drift), with what differs.
+    type: list
+    elements: dict
+    default: []
+  converge_marker:
+    description:
+      - File of the fingerprints that the last complete converge recorded, one line
+        C(<role> <fingerprint>) per role (docker_compliance writes it).
+        RV(converged_before) is true only when it holds O(fingerprint).
+    type: path
+    default: /var/lib/dockhard/converged
+  fingerprint:
+    description: The role's fingerprint (code, catalog entries, inputs) for O(converge_marker).
+    type: str
 author: dockhard contributors (@dockhard)
 """
 
@@ -117,11 +146,21 @@ findings:
   description: Per control ID, status PASS or FAIL and a list of evidence lines.
   type: dict
   returned: always
+drift:
+  description: Per ID of an O(managed) entry that differs from what the role writes, what differs.
+  type: dict
+  returned: always
+converged_before:
+  description: Whether O(converge_marker) holds O(fingerprint) (false without a marker).
+  type: bool
+  returned: always
 """
 
+import glob
 import grp
 import json
 import os
+import pwd
 import re
 import shutil
 import subprocess
@@ -677,8 +716,14 @@ def imds_check(host, params):
     rc, out, err = host.run(["iptables", "-w", "-S", "DOCKER-USER"])
     if rc != 0:
         return False, [f"iptables -S DOCKER-USER: {err or 'no such chain'}"]
+    wanted = list(params["imds_addresses"])
+    # Docker makes the IPv6 chain only with ip6tables on; where it exists it must block too.
+    rc6, out6, _err6 = host.run(["ip6tables", "-w", "-S", "DOCKER-USER"])
+    if rc6 == 0:
+        out += "\n" + out6
+        wanted += params["imds_addresses_v6"]
     ok, evidence = True, []
-    for address in params["imds_addresses"]:
+    for address in wanted:
         rules = [
             line
             for line in out.splitlines()
@@ -687,6 +732,107 @@ def imds_check(host, params):
         ok = ok and bool(rules)
         evidence.append(f"DOCKER-USER blocks {address}: {rules[0] if rules else 'no rule'}")
     return ok, evidence
+
+
+# ------------------------------------------------- managed state (audit-first)
+def read_text(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def same_daemon_json(actual, expected):
+    if set(actual) != set(expected):
+        return False
+    for key, want in expected.items():
+        have = actual[key]
+        if key == "default-ulimits":
+            if not isinstance(have, dict) or sorted(have) != sorted(want):
+                return False
+        elif have != want:
+            return False
+    return True
+
+
+def managed_drift(host, entry):
+    """What differs from the managed state the entry describes, or None."""
+    if "content" in entry:
+        path = entry["path"]
+        text = read_text(path)
+        if text is None:
+            return f"{path} is missing"
+        if text != entry["content"]:
+            return f"{path} differs from what the role writes"
+        owner, group, mode = describe(path)
+        have = {"owner": owner, "group": group, "mode": mode}
+        bad = [
+            f"{key} {have[key] if key != 'mode' else format(mode, '04o')} (want {entry[key]})"
+            for key in ("owner", "group", "mode")
+            if entry.get(key) is not None
+            and (mode != int(str(entry[key]), 8) if key == "mode" else have[key] != entry[key])
+        ]
+        return f"{path}: {', '.join(bad)}" if bad else None
+    if "line" in entry:
+        text = read_text(entry["path"]) or ""
+        if entry["line"] not in text.splitlines():
+            return f"{entry['path']} lacks the line {entry['line']}"
+        return None
+    if entry.get("absent"):
+        return f"{entry['path']} exists" if os.path.lexists(entry["path"]) else None
+    if "json_path" in entry:
+        text = read_text(entry["json_path"])
+        try:
+            actual = json.loads(text) if text is not None else None
+        except ValueError:
+            actual = None
+        if not isinstance(actual, dict) or not same_daemon_json(actual, entry["expected"]):
+            return f"{entry['json_path']} differs from what the role writes"
+        return None
+    if "glob" in entry:
+        extra = sorted(set(glob.glob(entry["glob"])) - set(entry.get("keep", [])))
+        return f"not managed by dockhard: {', '.join(extra)}" if extra else None
+    if "unit" in entry:
+        unit = entry["unit"]
+        enabled = host.run(["systemctl", "is-enabled", unit])[1].strip()
+        active = host.run(["systemctl", "is-active", unit])[1].strip()
+        if enabled != "enabled" or active != "active":
+            return f"{unit} is {enabled or 'unknown'} and {active or 'unknown'}"
+        return None
+    if "user" in entry:
+        try:
+            pwd.getpwnam(entry["user"])
+        except KeyError:
+            return f"no user {entry['user']}"
+        return None
+    if "packages_any" in entry:
+        out = host.run(["dpkg-query", "--show", "--showformat", "${Package} ${Status}\\n"])[1]
+        installed = {
+            line.split()[0] for line in out.splitlines() if line.endswith(" install ok installed")
+        }
+        if any(set(names) <= installed for names in entry["packages_any"]):
+            return None
+        return "packages missing: " + " or ".join(
+            ", ".join(sorted(set(names) - installed)) for names in entry["packages_any"]
+        )
+    raise ValueError(f"managed entry of {entry.get('ids')} says nothing to read")
+
+
+def read_drift(host, managed):
+    drift = {}
+    for entry in managed:
+        what = managed_drift(host, entry)
+        if what:
+            for control_id in entry["ids"]:
+                drift.setdefault(control_id, []).append(what)
+    return drift
+
+
+def converged_before(marker, fingerprint):
+    if not marker or not fingerprint:
+        return False
+    return fingerprint in (read_text(marker) or "").split()
 
 
 def registry(params):
@@ -733,11 +879,15 @@ def main():
             "certs_dir": {"type": "str", "default": "/etc/docker/certs.d"},
             "content_trust_file": {"type": "str"},
             "imds_addresses": {"type": "list", "elements": "str", "default": []},
+            "imds_addresses_v6": {"type": "list", "elements": "str", "default": []},
             "container_filters": {"type": "list", "elements": "str", "default": []},
             "image_filters": {"type": "list", "elements": "str", "default": []},
             "sensitive_paths": {"type": "list", "elements": "str", "default": []},
             "secrets_dir": {"type": "str", "no_log": False},
             "secret_files": {"type": "list", "elements": "dict", "default": [], "no_log": False},
+            "managed": {"type": "list", "elements": "dict", "default": []},
+            "converge_marker": {"type": "path", "default": "/var/lib/dockhard/converged"},
+            "fingerprint": {"type": "str"},
         },
         supports_check_mode=True,
     )
@@ -754,7 +904,17 @@ def main():
         except Unreadable as err:
             ok, evidence = False, [str(err)]
         findings[control_id] = {"status": "PASS" if ok else "FAIL", "evidence": evidence}
-    module.exit_json(changed=False, findings=findings, **add_to_facts(params["findings"], findings))
+    try:
+        drift = read_drift(host, params["managed"])
+    except ValueError as err:
+        module.fail_json(msg=str(err))
+    module.exit_json(
+        changed=False,
+        findings=findings,
+        drift=drift,
+        converged_before=converged_before(params["converge_marker"], params["fingerprint"]),
+        **add_to_facts(params["findings"], findings),
+    )
 
 
 if __name__ == "__main__":

@@ -70,6 +70,16 @@ DRIFT = {
 }
 
 
+# 1.1.5 is unsafe to skip (catalog skip_safe): its check reads which paths are
+# watched, not how, so this edit passes the audit and only the role's
+# remediation, which audit-first reruns always run for it, puts it back.
+WEAKER_WATCH = ("-w /var/lib/docker -p rwxa", "-w /var/lib/docker -p wa")
+
+
+def weaken_watch(host) -> None:
+    run_ok(host, "sed", "-i", f"s#^{WEAKER_WATCH[0]} #{WEAKER_WATCH[1]} #", RULES)
+
+
 def failing(report: dict) -> dict[str, list[str]]:
     return {c["id"]: c["evidence"] for c in report["controls"] if c["status"] == "FAIL"}
 
@@ -83,6 +93,7 @@ def clean(host, app_deployed) -> dict:
 def drifted(host, clean) -> dict:
     for breaks in DRIFT.values():
         breaks(host)
+    weaken_watch(host)
     return audit_report(host)
 
 
@@ -92,9 +103,21 @@ def checked(host, drifted):
     return play, audit_report(host)
 
 
+# Audit-first (the default, docs/reruns.md): the host was converged before,
+# so each role reads first and patches only what its read found different.
 @pytest.fixture(scope="module")
 def remediated(host, checked):
     play = run_playbook(host, "site.yml")
+    return play, audit_report(host)
+
+
+# The same drift again, healed by a full converge (dockhard_full_converge).
+@pytest.fixture(scope="module")
+def remediated_in_full(host, remediated):
+    for breaks in DRIFT.values():
+        breaks(host)
+    weaken_watch(host)
+    play = run_playbook(host, "site.yml", {"dockhard_full_converge": True})
     return play, audit_report(host)
 
 
@@ -108,8 +131,9 @@ def test_drift_every_managed_section_is_broken(clean):
     assert len(DRIFT) >= 10
 
 
-def test_drift_audit_reports_exactly_the_broken_controls(drifted):
+def test_drift_audit_reports_exactly_the_broken_controls(host, drifted):
     assert sorted(failing(drifted)) == sorted(DRIFT)
+    assert WEAKER_WATCH[1] in host.file(RULES).content_string  # and 1.1.5 passes
 
 
 def test_drift_evidence_names_what_changed(drifted):
@@ -139,3 +163,18 @@ def test_drift_rerun_after_remediation_changes_nothing(host, remediated):
     play = run_playbook(host, "site.yml")
     assert play.returncode == 0, play.stdout[-3000:]
     assert recap(play)["changed"] == 0, play.stdout[-3000:]
+
+
+def test_drift_a_control_unsafe_to_skip_is_converged_although_it_passes(host, remediated):
+    play, _after = remediated
+    assert play.returncode == 0, play.stdout[-3000:]
+    rules = host.file(RULES).content_string
+    assert WEAKER_WATCH[0] in rules
+    assert WEAKER_WATCH[1] not in rules
+
+
+def test_drift_a_full_converge_heals_the_same_drift(host, remediated_in_full):
+    play, after = remediated_in_full
+    assert play.returncode == 0, play.stdout[-3000:]
+    assert failing(after) == {}
+    assert WEAKER_WATCH[1] not in host.file(RULES).content_string

@@ -131,6 +131,7 @@ def test_a_new_catalog_control_reaches_its_role_its_tags_and_the_report():
         "toggle": "docker_daemon_cis_2_99",
         "enabled": True,
         "off_by": None,
+        "skip_safe": True,
     }
     off = states({"docker_daemon_cis_2_99": False}, catalog)
     found = findings(**{"2.99": {"status": "FAIL", "evidence": ["read 2.99"]}})

@@ -1,0 +1,218 @@
+"""Audit-first converges (docs/reruns.md): what a role patches after its read.
+
+The read (cis_audit's managed entries), the choice (the converge_ids filter),
+the catalog's skip_safe field and the fingerprint that tells a rerun from a
+first converge.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1].parent
+sys.path.insert(0, str(ROOT / "collections"))
+CATALOG = yaml.safe_load((ROOT / "catalog" / "controls.yml").read_text())
+
+
+def load(name, path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+audit = load("dockhard_cis_audit_af", ROOT / "plugins/modules/cis_audit.py")
+converge = load("dockhard_converge", ROOT / "plugins/filter/converge.py")
+lookup = load("dockhard_controls_af", ROOT / "plugins/lookup/controls.py")
+
+
+def control(control_id, enabled=True, skip_safe=True):
+    return {"id": control_id, "enabled": enabled, "skip_safe": skip_safe}
+
+
+PASS = {"status": "PASS", "evidence": []}
+FAIL = {"status": "FAIL", "evidence": []}
+
+
+# ------------------------------------------------------------------ the choice
+def test_a_rerun_without_drift_converges_nothing():
+    controls = [control("2.2"), control("2.15")]
+    found = {"2.2": PASS, "2.15": PASS}
+    assert converge.converge_ids(controls, found, {}, False) == []
+
+
+def test_a_failing_or_drifted_or_unchecked_control_is_converged():
+    controls = [control("2.2"), control("2.15"), control("2.16")]
+    found = {"2.2": FAIL, "2.15": PASS}
+    assert converge.converge_ids(controls, found, {"2.15": ["daemon.json differs"]}) == [
+        "2.2",
+        "2.15",
+        "2.16",
+    ]
+
+
+def test_a_control_unsafe_to_skip_is_converged_although_it_passes():
+    controls = [control("1.1.3", skip_safe=False), control("2.2")]
+    found = {"1.1.3": PASS, "2.2": PASS}
+    assert converge.converge_ids(controls, found, {}) == ["1.1.3"]
+
+
+def test_a_full_converge_takes_every_enabled_control_and_own_key():
+    controls = [control("2.2"), control("2.3", enabled=False)]
+    assert converge.converge_ids(controls, {"2.2": PASS}, {}, True, ["engine"]) == ["2.2", "engine"]
+
+
+def test_an_own_key_is_converged_only_when_it_drifted():
+    controls = [control("1.1.2", skip_safe=False)]
+    found = {"1.1.2": PASS}
+    assert converge.converge_ids(controls, found, {}, False, ["engine"]) == ["1.1.2"]
+    drift = {"engine": ["docker.service is disabled"]}
+    assert converge.converge_ids(controls, found, drift, False, ["engine"]) == ["1.1.2", "engine"]
+
+
+# ------------------------------------------------------------------ the catalog
+def test_every_remediated_control_says_whether_it_is_safe_to_skip():
+    for entry in CATALOG["controls"]:
+        assert ("skip_safe" in entry) == bool(entry.get("role")), entry["id"]
+
+
+@pytest.mark.parametrize("control_id", ["1.1.1", "1.1.2", "1.1.3", "1.1.18", "5.12"])
+def test_controls_whose_read_is_blind_to_part_of_their_remediation_are_unsafe(control_id):
+    entry = next(c for c in CATALOG["controls"] if c["id"] == control_id)
+    assert entry["skip_safe"] is False
+
+
+def test_the_lookup_returns_skip_safe():
+    values = {c["toggle"]: True for c in CATALOG["controls"] if c.get("toggle")}
+    entries = lookup.role_controls(
+        CATALOG["controls"], ["docker_daemon", "docker_auditd"], values.get
+    )
+    safe = {e["id"]: e["skip_safe"] for e in entries}
+    assert safe["2.2"] is True
+    assert safe["1.1.3"] is False
+
+
+def test_the_fingerprint_follows_code_catalog_and_inputs():
+    values = {"docker_host_imds_addresses": ["169.254.169.254/32"]}
+    first = lookup.fingerprint("docker_host", CATALOG["controls"], values.get)
+    assert first == lookup.fingerprint("docker_host", CATALOG["controls"], values.get)
+    changed = {"docker_host_imds_addresses": ["169.254.169.253/32"]}
+    assert first != lookup.fingerprint("docker_host", CATALOG["controls"], changed.get)
+    flipped = [
+        {**c, "skip_safe": not c["skip_safe"]} if c["id"] == "4.5" else c
+        for c in CATALOG["controls"]
+    ]
+    assert first != lookup.fingerprint("docker_host", flipped, values.get)
+    assert first != lookup.fingerprint("docker_files", CATALOG["controls"], values.get)
+
+
+def test_the_marker_that_docker_compliance_writes_is_the_one_the_read_looks_for():
+    spec = yaml.safe_load((ROOT / "plugins/modules/cis_audit.py").read_text().split('"""')[3])
+    written = yaml.safe_load((ROOT / "roles/docker_compliance/vars/main.yml").read_text())
+    assert (
+        spec["options"]["converge_marker"]["default"]
+        == written["docker_compliance_converge_marker"]
+    )
+
+
+# ------------------------------------------------------------------ the read
+class FakeHost:
+    def __init__(self, outputs=None):
+        self.outputs = outputs or {}
+
+    def run(self, argv):
+        return self.outputs.get(tuple(argv), (0, "", ""))
+
+
+def test_a_managed_file_is_read_by_content_owner_and_mode(tmp_path):
+    path = tmp_path / "10-dockhard.conf"
+    path.write_text("[Socket]\nSocketMode=0660\n")
+    path.chmod(0o644)
+    entry = {"ids": ["3.15"], "path": str(path), "content": "[Socket]\nSocketMode=0660\n"}
+    assert audit.managed_drift(FakeHost(), {**entry, "mode": "0644"}) is None
+    assert "mode 0644 (want 0600)" in audit.managed_drift(FakeHost(), {**entry, "mode": "0600"})
+    path.write_text("[Socket]\nSocketMode=0666\n")
+    assert "differs" in audit.managed_drift(FakeHost(), entry)
+    path.unlink()
+    assert "missing" in audit.managed_drift(FakeHost(), entry)
+
+
+def test_daemon_json_is_compared_whole_with_capped_ulimits(tmp_path):
+    path = tmp_path / "daemon.json"
+    expected = {"icc": False, "default-ulimits": {"nofile": {"Name": "nofile", "Soft": 64000}}}
+    entry = {"ids": ["2.2"], "json_path": str(path), "expected": expected}
+    capped = {"icc": False, "default-ulimits": {"nofile": {"Name": "nofile", "Soft": 1024}}}
+    path.write_text(json.dumps(capped))
+    assert audit.managed_drift(FakeHost(), entry) is None
+    path.write_text(json.dumps({**capped, "debug": True}))
+    assert "differs" in audit.managed_drift(FakeHost(), entry)
+    path.write_text("{not json")
+    assert "differs" in audit.managed_drift(FakeHost(), entry)
+
+
+def test_lines_users_globs_and_absent_files(tmp_path):
+    subuid = tmp_path / "subuid"
+    subuid.write_text("dockremap:100000:65536\n")
+    assert (
+        audit.managed_drift(FakeHost(), {"path": str(subuid), "line": "dockremap:100000:65536"})
+        is None
+    )
+    assert "lacks" in audit.managed_drift(
+        FakeHost(), {"path": str(subuid), "line": "dockremap:1:2"}
+    )
+    assert audit.managed_drift(FakeHost(), {"user": "root"}) is None
+    assert "no user" in audit.managed_drift(FakeHost(), {"user": "no-such-user-dockhard"})
+    keep = tmp_path / "50-dockhard-docker.rules"
+    keep.write_text("")
+    entry = {"glob": str(tmp_path / "*docker*.rules"), "keep": [str(keep)]}
+    assert audit.managed_drift(FakeHost(), entry) is None
+    (tmp_path / "60-docker.rules").write_text("")
+    assert "60-docker.rules" in audit.managed_drift(FakeHost(), entry)
+    assert "exists" in audit.managed_drift(FakeHost(), {"path": str(keep), "absent": True})
+
+
+def test_units_and_packages_are_read_with_systemctl_and_dpkg():
+    unit = {"unit": "docker.service"}
+    running = FakeHost(
+        {
+            ("systemctl", "is-enabled", "docker.service"): (0, "enabled\n", ""),
+            ("systemctl", "is-active", "docker.service"): (0, "active\n", ""),
+        }
+    )
+    assert audit.managed_drift(running, unit) is None
+    stopped = FakeHost(
+        {
+            ("systemctl", "is-enabled", "docker.service"): (0, "enabled\n", ""),
+            ("systemctl", "is-active", "docker.service"): (3, "inactive\n", ""),
+        }
+    )
+    assert audit.managed_drift(stopped, unit) == "docker.service is enabled and inactive"
+    dpkg = ("dpkg-query", "--show", "--showformat", "${Package} ${Status}\\n")
+    host = FakeHost(
+        {dpkg: (0, "docker.io install ok installed\nrunc deinstall ok config-files\n", "")}
+    )
+    packages = {"packages_any": [["docker.io", "runc"], ["docker-ce"]]}
+    assert "runc" in audit.managed_drift(host, packages)
+    assert audit.managed_drift(host, {"packages_any": [["docker.io"], ["docker-ce"]]}) is None
+
+
+def test_read_drift_names_every_id_of_an_entry_that_differs(tmp_path):
+    entries = [{"ids": ["2.2", "2.15"], "path": str(tmp_path / "absent"), "content": "x"}]
+    assert sorted(audit.read_drift(FakeHost(), entries)) == ["2.15", "2.2"]
+    with pytest.raises(ValueError):
+        audit.read_drift(FakeHost(), [{"ids": ["2.2"]}])
+
+
+def test_the_marker_must_hold_this_exact_fingerprint(tmp_path):
+    marker = tmp_path / "converged"
+    assert audit.converged_before(str(marker), "abc") is False
+    marker.write_text("docker_files abc\ndocker_host def\n")
+    assert audit.converged_before(str(marker), "abc") is True
+    assert audit.converged_before(str(marker), "ab") is False
+    assert audit.converged_before(str(marker), "") is False
