@@ -28,6 +28,13 @@ options:
   catalog:
     description: Path of another catalog file (tests use a fixture catalog).
     type: path
+  paths:
+    description:
+      - With O(want=fingerprint), more files or directories whose contents the fingerprint covers
+        (docker_app's sources, which live outside the role).
+    type: list
+    elements: path
+    default: []
   want:
     description:
       - C(controls) returns the entries below; C(tags) returns the roles' Ansible tags instead
@@ -164,21 +171,28 @@ def role_code(role: str) -> tuple[str, list[str]]:
         role_dir = ROLES / role
         if not role_dir.is_dir():
             raise AnsibleLookupError(f"no role {role} under {ROLES}")
-        digest = hashlib.sha256()
-        for path in sorted(p for p in role_dir.rglob("*") if p.is_file()):
-            if "__pycache__" not in path.parts:
-                digest.update(str(path.relative_to(role_dir)).encode() + b"\0" + path.read_bytes())
         spec_file = role_dir / "meta" / "argument_specs.yml"
         spec = yaml.safe_load(spec_file.read_text(encoding="utf-8"))
-        _CODE[role] = (digest.hexdigest(), sorted(spec["argument_specs"]["main"]["options"]))
+        _CODE[role] = (tree_digest(role_dir), sorted(spec["argument_specs"]["main"]["options"]))
     return _CODE[role]
 
 
-def fingerprint(role: str, controls: list[dict], value) -> str:
+def tree_digest(path: Path) -> str:
+    """Digest of a file, or of the names and contents of the files under a directory."""
+    digest = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for item in files:
+        if "__pycache__" not in item.parts:
+            digest.update(str(item.relative_to(path.parent)).encode() + b"\0" + item.read_bytes())
+    return digest.hexdigest()
+
+
+def fingerprint(role: str, controls: list[dict], value, paths=()) -> str:
     """What a full converge of the role depends on: its code, catalog entries and inputs."""
     code, inputs = role_code(role)
     state = {
         "code": code,
+        "paths": [tree_digest(Path(p)) for p in paths],
         "controls": [c for c in controls if c.get("role") == role],
         "inputs": {name: value(name) for name in inputs},
     }
@@ -202,5 +216,6 @@ class LookupModule(LookupBase):
             return self._templar.template(variables[name])
 
         if want == "fingerprint":
-            return [fingerprint(role, catalog["controls"], switch) for role in terms]
+            paths = self.get_option("paths")
+            return [fingerprint(role, catalog["controls"], switch, paths) for role in terms]
         return role_controls(catalog["controls"], list(terms), switch)

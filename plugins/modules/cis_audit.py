@@ -100,10 +100,13 @@ options:
       - What a role's remediation manages beyond its controls' CIS criteria, read so that an
         audit-first converge skips a control's remediation only when nothing it manages differs.
       - Each entry has C(ids) (the controls, or a role's own key such as C(engine)) and one of
-        C(path) with C(content) (and optional C(owner), C(group), C(mode)), C(path) with C(line),
+        C(path) with C(content) (and optional C(owner), C(group), C(mode)), C(path) with only
+        C(owner), C(group) or C(mode) (a directory), C(path) with C(line),
         C(path) with C(absent=true), C(json_path) with C(expected) (a daemon.json; the values of
         C(default-ulimits) are capped by the daemon's limit, so only their names are compared),
-        C(glob) with C(keep) (no other file may match), C(unit) (enabled and active), C(user)
+        C(audit_rules) with C(key) and C(watches) (the rules file holds exactly the watches of
+        O(audit_controls) entries), C(glob) with C(keep) (no other file may match), C(unit)
+        (enabled and active), C(user)
         (exists) or C(packages_any) (one of the package sets is fully installed).
       - The IDs of the entries that differ are returned in RV(drift), with what differs.
     type: list
@@ -325,16 +328,21 @@ def check_docker_group(host, params):
     return set(members) <= set(wanted), evidence
 
 
+def audit_watch_paths(host, control):
+    """What the role watches for a control: the paths that exist, the units' files, "always"."""
+    wanted = [p for p in control.get("paths", []) if os.path.exists(p)] + list(
+        control.get("always", [])
+    )
+    for unit in control.get("units", []):
+        path = host.unit_path(unit)
+        if path and os.path.exists(path):
+            wanted.append(path)
+    return sorted(set(wanted))
+
+
 def check_audit_watch(control):
     def check(host, params):
-        wanted = [p for p in control.get("paths", []) if os.path.exists(p)] + list(
-            control.get("always", [])
-        )
-        for unit in control.get("units", []):
-            path = host.unit_path(unit)
-            if path and os.path.exists(path):
-                wanted.append(path)
-        wanted = sorted(set(wanted))
+        wanted = audit_watch_paths(host, control)
         if not wanted:
             return True, [
                 "nothing to watch: none of "
@@ -756,6 +764,21 @@ def same_daemon_json(actual, expected):
     return True
 
 
+def owner_mode_drift(path, entry):
+    """Owner, group (by name or id) and mode that differ from the entry's, or None."""
+    st = os.stat(path)
+    owner, group, mode = describe(path)
+    have = {"owner": (owner, str(st.st_uid)), "group": (group, str(st.st_gid))}
+    bad = [
+        f"{key} {have[key][0]} (want {entry[key]})"
+        for key in ("owner", "group")
+        if entry.get(key) is not None and str(entry[key]) not in have[key]
+    ]
+    if entry.get("mode") is not None and mode != int(str(entry["mode"]), 8):
+        bad.append(f"mode {mode:04o} (want {entry['mode']})")
+    return f"{path}: {', '.join(bad)}" if bad else None
+
+
 def managed_drift(host, entry):
     """What differs from the managed state the entry describes, or None."""
     if "content" in entry:
@@ -765,15 +788,7 @@ def managed_drift(host, entry):
             return f"{path} is missing"
         if text != entry["content"]:
             return f"{path} differs from what the role writes"
-        owner, group, mode = describe(path)
-        have = {"owner": owner, "group": group, "mode": mode}
-        bad = [
-            f"{key} {have[key] if key != 'mode' else format(mode, '04o')} (want {entry[key]})"
-            for key in ("owner", "group", "mode")
-            if entry.get(key) is not None
-            and (mode != int(str(entry[key]), 8) if key == "mode" else have[key] != entry[key])
-        ]
-        return f"{path}: {', '.join(bad)}" if bad else None
+        return owner_mode_drift(path, entry)
     if "line" in entry:
         text = read_text(entry["path"]) or ""
         if entry["line"] not in text.splitlines():
@@ -790,6 +805,23 @@ def managed_drift(host, entry):
         if not isinstance(actual, dict) or not same_daemon_json(actual, entry["expected"]):
             return f"{entry['json_path']} differs from what the role writes"
         return None
+    if "audit_rules" in entry:
+        # The rules file holds exactly the role's watches (templates/docker.rules.j2).
+        path = entry["audit_rules"]
+        text = read_text(path)
+        if text is None:
+            return f"{path} is missing"
+        want = sorted(
+            f"-w {p} -p rwxa -k {entry['key']}"
+            for control in entry["watches"]
+            for p in audit_watch_paths(host, control)
+        )
+        have = sorted(
+            line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
+        )
+        if have != want:
+            return f"{path} holds other rules than the role writes"
+        return owner_mode_drift(path, entry)
     if "glob" in entry:
         extra = sorted(set(glob.glob(entry["glob"])) - set(entry.get("keep", [])))
         return f"not managed by dockhard: {', '.join(extra)}" if extra else None
@@ -816,6 +848,10 @@ def managed_drift(host, entry):
         return "packages missing: " + " or ".join(
             ", ".join(sorted(set(names) - installed)) for names in entry["packages_any"]
         )
+    if "path" in entry and any(entry.get(k) is not None for k in ("owner", "group", "mode")):
+        if not os.path.exists(entry["path"]):
+            return f"{entry['path']} is missing"
+        return owner_mode_drift(entry["path"], entry)
     raise ValueError(f"managed entry of {entry.get('ids')} says nothing to read")
 
 
