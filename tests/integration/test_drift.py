@@ -70,14 +70,30 @@ DRIFT = {
 }
 
 
-# 1.1.5 is unsafe to skip (catalog skip_safe): its check reads which paths are
-# watched, not how, so this edit passes the audit and only the role's
-# remediation, which audit-first reruns always run for it, puts it back.
+# Drift the CIS checks do not see. 1.1.5's check reads which paths are
+# watched, not how: the role's read of its rules file (cis_audit managed)
+# sees the weaker watch. 1.1.2's check reads /etc/group, as CIS does, not
+# /etc/gshadow, whose members may newgrp docker: the catalog marks it unsafe
+# to skip, so audit-first reruns always run its remediation.
 WEAKER_WATCH = ("-w /var/lib/docker -p rwxa", "-w /var/lib/docker -p wa")
 
 
 def weaken_watch(host) -> None:
     run_ok(host, "sed", "-i", f"s#^{WEAKER_WATCH[0]} #{WEAKER_WATCH[1]} #", RULES)
+
+
+def gshadow_members(host) -> str:
+    return run_ok(host, "sh", "-c", "grep '^docker:' /etc/gshadow | cut -d: -f4").strip()
+
+
+def unseen_drift(host) -> None:
+    weaken_watch(host)
+    run_ok(
+        host,
+        "sh",
+        "-c",
+        "id eve || useradd -M eve; sed -i 's/^\\(docker:[^:]*:[^:]*:\\).*/\\1eve/' /etc/gshadow",
+    )
 
 
 def failing(report: dict) -> dict[str, list[str]]:
@@ -93,7 +109,7 @@ def clean(host, app_deployed) -> dict:
 def drifted(host, clean) -> dict:
     for breaks in DRIFT.values():
         breaks(host)
-    weaken_watch(host)
+    unseen_drift(host)
     return audit_report(host)
 
 
@@ -116,7 +132,7 @@ def remediated(host, checked):
 def remediated_in_full(host, remediated):
     for breaks in DRIFT.values():
         breaks(host)
-    weaken_watch(host)
+    unseen_drift(host)
     play = run_playbook(host, "site.yml", {"dockhard_full_converge": True})
     return play, audit_report(host)
 
@@ -133,12 +149,15 @@ def test_drift_every_managed_section_is_broken(clean):
 
 def test_drift_audit_reports_exactly_the_broken_controls(host, drifted):
     assert sorted(failing(drifted)) == sorted(DRIFT)
-    assert WEAKER_WATCH[1] in host.file(RULES).content_string  # and 1.1.5 passes
+    # The unseen drift is there, and 1.1.5 passes (1.1.2 fails for mallory).
+    assert WEAKER_WATCH[1] in host.file(RULES).content_string
+    assert gshadow_members(host).endswith("eve")
 
 
 def test_drift_evidence_names_what_changed(drifted):
     evidence = failing(drifted)
     assert "mallory" in evidence["1.1.2"][0]
+    assert "eve" not in evidence["1.1.2"][0]  # /etc/gshadow is not what CIS reads
     assert "mode 0666" in evidence["3.16"][0]
     assert "daemon.json icc: true (want false)" in evidence["2.2"]
     assert "cpu shares 1024" in " ".join(evidence["5.12"])
@@ -165,7 +184,7 @@ def test_drift_rerun_after_remediation_changes_nothing(host, remediated):
     assert recap(play)["changed"] == 0, play.stdout[-3000:]
 
 
-def test_drift_a_control_unsafe_to_skip_is_converged_although_it_passes(host, remediated):
+def test_drift_the_roles_read_heals_what_the_checks_do_not_see(host, remediated):
     play, _after = remediated
     assert play.returncode == 0, play.stdout[-3000:]
     rules = host.file(RULES).content_string
@@ -173,8 +192,16 @@ def test_drift_a_control_unsafe_to_skip_is_converged_although_it_passes(host, re
     assert WEAKER_WATCH[1] not in rules
 
 
+def test_drift_a_control_unsafe_to_skip_is_converged_although_it_passes(host, remediated):
+    """1.1.2 passed with eve in /etc/gshadow (drifted); the audit-first converge removed her."""
+    play, _after = remediated
+    assert play.returncode == 0, play.stdout[-3000:]
+    assert gshadow_members(host) == ""
+
+
 def test_drift_a_full_converge_heals_the_same_drift(host, remediated_in_full):
     play, after = remediated_in_full
     assert play.returncode == 0, play.stdout[-3000:]
     assert failing(after) == {}
     assert WEAKER_WATCH[1] not in host.file(RULES).content_string
+    assert gshadow_members(host) == ""
