@@ -1,6 +1,6 @@
 """Benchmarks of dockhard (issue 8): what a converge costs and how the app performs.
 
-Usage: .venv/bin/python scripts/bench.py [--quick] [--registry-only] [--json PATH]
+Usage: .venv/bin/python scripts/bench.py [--quick] [--registry-only] [--reruns-only] [--json PATH]
 
 Measures on this machine, with disposable host containers named dockhard-bench-*
 (playbooks/local_host.yml, image dockhard/host:trixie) that are always removed
@@ -21,7 +21,12 @@ at the end, also on failure or Ctrl-C:
   that pulls the app images by digest from a TLS registry on a build host
   (molecule/shared/prepare_registry.yml, then playbooks/build.yml, timed
   apart), against the on-host build's first converge. `--registry-only` runs
-  just this part.
+  just this part;
+- reruns (issue 20, docs/reruns.md): no-drift reruns of the app host and of the
+  largest fleet, a full converge and an audit-first one interleaved: wall time,
+  the controller's CPU seconds (ansible-playbook's process tree, per host too)
+  and the machine's busy CPU seconds. `--reruns-only` runs just this part, on
+  fresh hosts, and adds it to the record.
 
 Each figure is the median of its runs, with min and max. The full run keeps to
 30 minutes on 2 cores: the first converge (minutes on a fresh host) is repeated
@@ -46,6 +51,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shlex
 import signal
 import statistics
@@ -327,6 +333,29 @@ def load_average() -> list[float]:
     return [round(v, 2) for v in os.getloadavg()]
 
 
+def children_cpu_seconds() -> float:
+    """User + system CPU of this process's finished children and their descendants."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def rerun_modes_summary(measured: dict[str, dict[str, list]], hosts: int) -> dict:
+    """Per mode: wall, controller CPU (per host too) and machine busy seconds; the
+    audit-first/full ratios of wall time and of controller CPU per host."""
+    summary: dict = {"hosts": hosts}
+    for mode, runs in measured.items():
+        summary[mode] = {
+            "wall_s": summarize(runs["wall"]),
+            "cpu_s": summarize(runs["cpu"]),
+            "cpu_per_host_s": summarize(v / hosts for v in runs["cpu"]),
+            "busy_s": summarize(runs["busy"]),
+            "changed": runs["changed"],
+        }
+    for key in ("wall_s", "cpu_per_host_s"):
+        summary[f"ratio_{key}"] = ratio(summary["audit_first"][key], summary["full"][key])
+    return summary
+
+
 def cpu_busy_seconds(stat_text: str | None = None) -> float:
     """CPU time the whole machine spent busy since boot (every core; /proc/stat)."""
     text = stat_text if stat_text is not None else Path("/proc/stat").read_text()
@@ -350,6 +379,15 @@ class PlaybookRun:
     recap: dict[str, dict[str, int]]
     tasks: list[tuple[str, float]]
     changed_tasks: list[str]
+    # CPU seconds (user + sys) of ansible-playbook's process tree on the
+    # controller, and of the whole machine (hosts included) during the run.
+    cpu_s: float = 0.0
+    busy_s: float = 0.0
+
+
+# No-drift reruns side by side (issue 20): the audit-first default, and a full
+# converge of every control.
+RERUN_MODES = {"full": ["-e", "dockhard_full_converge=true"], "audit_first": []}
 
 
 SINGLE_RUN_KEYS = (
@@ -375,6 +413,7 @@ class Bench:
     # Runs of the single-host figures: first, rerun, check, their changed counts
     # and the rerun's task times.
     single: dict[str, list] = field(default_factory=lambda: {k: [] for k in SINGLE_RUN_KEYS})
+    fleet_reruns: dict | None = None
 
     def run(
         self, argv: Sequence[str], label: str, check: bool = True, timeout: float = 1800
@@ -404,9 +443,10 @@ class Bench:
     def playbook(self, inventory_file: Path, label: str, *args: str) -> PlaybookRun:
         """One timed ansible-playbook run; fails on a failed or unreachable host."""
         argv = [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory_file), *args]
-        start = time.monotonic()
+        start, busy, tree = time.monotonic(), cpu_busy_seconds(), children_cpu_seconds()
         result = self.run(argv, label, check=False, timeout=3600)
         seconds = time.monotonic() - start
+        busy, tree = cpu_busy_seconds() - busy, children_cpu_seconds() - tree
         recap = parse_recap(result.stdout)
         if result.returncode != 0 or recap_total(recap, "failed") or not recap:
             raise RuntimeError(
@@ -414,7 +454,8 @@ class Bench:
             )
         say(f"  {label}: {seconds:.1f} s, changed={recap_total(recap, 'changed')}")
         text = result.stdout
-        return PlaybookRun(seconds, recap, parse_task_times(text), parse_changed_tasks(text))
+        tasks, changed = parse_task_times(text), parse_changed_tasks(text)
+        return PlaybookRun(seconds, recap, tasks, changed, cpu_s=tree, busy_s=busy)
 
     # Hosts ---------------------------------------------------------------
 
@@ -503,6 +544,39 @@ class Bench:
             self.local_hosts([name], "absent")
             index += 1
 
+    def rerun_modes(self, inv: Path, label: str, runs: int, hosts: int) -> dict:
+        """No-drift reruns in full and audit-first mode, interleaved, on converged hosts."""
+        measured: dict[str, dict[str, list]] = {
+            mode: {"wall": [], "cpu": [], "busy": [], "changed": []} for mode in RERUN_MODES
+        }
+        for n in range(1, runs + 1):
+            for mode, extra in RERUN_MODES.items():
+                run = self.playbook(inv, f"{label}-{mode}-{n}", PLAYBOOK, *extra)
+                measured[mode]["wall"].append(run.seconds)
+                measured[mode]["cpu"].append(run.cpu_s)
+                measured[mode]["busy"].append(run.busy_s)
+                measured[mode]["changed"].append(recap_total(run.recap, "changed"))
+        return rerun_modes_summary(measured, hosts)
+
+    def reruns_alone(self) -> dict:
+        """--reruns-only: a fresh app host and a fresh fleet of the largest size, converged,
+        then their no-drift reruns in both modes."""
+        p = self.profile
+        name = f"{PREFIX}reruns"
+        self.fresh_hosts([name])
+        inv = self.write_inventory(name, [name], [name])
+        self.playbook(inv, "reruns-first", PLAYBOOK)
+        single = self.rerun_modes(inv, "reruns-single", p.reruns, 1)
+        self.local_hosts([name], "absent")
+        size = max(p.fleet_sizes)
+        names = [f"{PREFIX}reruns{size}-{n}" for n in range(1, size + 1)]
+        self.fresh_hosts(names)
+        inv = self.write_inventory(f"reruns{size}", names, [])
+        self.playbook(inv, f"reruns-fleet{size}-first", PLAYBOOK)
+        fleet = self.rerun_modes(inv, f"reruns-fleet{size}", 1, size)
+        self.local_hosts(names, "absent")
+        return {"single": single, "fleet": fleet}
+
     def registry_mode(self) -> dict:
         """First converge of a fresh app host in registry mode: the build host's
         registry set up and filled first (playbooks/build.yml, timed apart)."""
@@ -570,6 +644,8 @@ class Bench:
                 times.append(run.seconds)
                 tasks.append(run.tasks)
                 memory.append(sum(self.host_rss(n) for n in names))
+                if size == max(p.fleet_sizes) and index == 1:
+                    self.fleet_reruns = self.rerun_modes(inv, f"fleet{size}-reruns", 1, size)
                 self.local_hosts(names, "absent")
             sizes[str(size)] = {
                 "converge_s": summarize(times),
@@ -855,6 +931,22 @@ def record(report: dict) -> None:
     subprocess.run([sys.executable, str(GEN_DOCS)], cwd=REPO, check=True)  # noqa: S603
 
 
+def record_reruns(report: dict) -> None:
+    """Add the figures of a --reruns-only run to the record, with where they come from."""
+    kept = json.loads(RECORD.read_text())
+    machine = report["machine"]
+    kept["reruns"] = {
+        **report["reruns"],
+        "note": (
+            f"Not part of the full run above: `scripts/bench.py --reruns-only` at commit "
+            f"{report['commit']}, started {report['started'][:16].replace('T', ' ')} UTC, on a "
+            f"{machine['cpus']}-core machine, load average {machine['load_average_before'][0]} "
+            f"before and {machine['load_average_after'][0]} after."
+        ),
+    }
+    record(kept)
+
+
 def preflight() -> None:
     missing = [str(p) for p in (ORIGINAL_DIR / "app.py", LOAD_SCRIPT) if not p.is_file()]
     if missing:
@@ -872,11 +964,14 @@ def run_all(bench: Bench, report: dict, started: float) -> None:
     profile = bench.profile
     app_host = bench.converge_fresh(1, profile.reruns, profile.checks)
     report["single_host"] = bench.single_summary()
+    inv = bench.write_inventory(app_host, [app_host], [app_host])
+    report["reruns"] = {"single": bench.rerun_modes(inv, "reruns-single", profile.reruns, 1)}
     report["app"] = bench.app(app_host)
     report["images"] = bench.images(app_host)
     bench.local_hosts([app_host], "absent")
     report["registry"] = bench.registry_mode()
     report["fleet"] = bench.fleet()
+    report["reruns"]["fleet"] = bench.fleet_reruns
     bench.more_single_runs(started)
 
 
@@ -887,6 +982,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--registry-only",
         action="store_true",
         help="only the registry mode's first converge (compared with --on-host-s)",
+    )
+    parser.add_argument(
+        "--reruns-only",
+        action="store_true",
+        help="only the no-drift reruns in full and audit-first mode (one app host, a fleet),"
+        " merged into the record",
     )
     parser.add_argument(
         "--on-host-s",
@@ -920,6 +1021,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             if args.registry_only:
                 report["registry"] = bench.registry_mode()
+            elif args.reruns_only:
+                report["reruns"] = bench.reruns_alone()
             else:
                 run_all(bench, report, started)
         except (Exception, KeyboardInterrupt) as exc:
@@ -941,6 +1044,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.json.write_text(json.dumps(report, indent=2) + "\n")
     if status == 0 and complete(report):
         record(report)
+    elif status == 0 and args.reruns_only and RECORD.is_file():
+        record_reruns(report)
     print()
     print(render(report))
     print()

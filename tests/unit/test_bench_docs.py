@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -42,6 +43,16 @@ def test_performance_page_has_the_reports_tables(report):
     assert (
         "`make bench` at commit abc1234, started 2026-12-01 08:05 UTC, on a\n4-core, 8 GiB" in page
     )
+
+
+def test_reruns_in_both_modes_are_a_table_with_their_goals(report):
+    page = re.sub(" +", " ", render(report)[0])
+    assert "| 1 app host, full converge | 60.0 s | 30.0 s | 70.0 s | changed=0 |" in page
+    assert "| 1 app host, audit-first / full (wall time) | 0.30 |" in page
+    assert "| fleet of 2, host roles, audit-first | 20.0 s | 16.0 s, 8.0 s per host |" in page
+    assert "| <= 0.33 | met |" in page
+    report["reruns"]["single"]["ratio_wall_s"] = 0.5
+    assert bench_tables.goal_results(report)["audit_first_ratio"] == "missed"
 
 
 def test_readme_figures_replace_only_the_marked_block(report):
