@@ -7,7 +7,7 @@ first converge.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -20,16 +20,11 @@ sys.path.insert(0, str(ROOT / "collections"))
 CATALOG = yaml.safe_load((ROOT / "catalog" / "controls.yml").read_text())
 
 
-def load(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-audit = load("dockhard_cis_audit_af", ROOT / "plugins/modules/cis_audit.py")
-converge = load("dockhard_converge", ROOT / "plugins/filter/converge.py")
-lookup = load("dockhard_controls_af", ROOT / "plugins/lookup/controls.py")
+# The plugins as Ansible imports them, from the collection's path.
+PLUGINS = "ansible_collections.dockhard.docker_hardening.plugins"
+audit = importlib.import_module(f"{PLUGINS}.modules.cis_audit")
+converge = importlib.import_module(f"{PLUGINS}.filter.converge")
+lookup = importlib.import_module(f"{PLUGINS}.lookup.controls")
 
 
 def control(control_id, enabled=True, skip_safe=True):
