@@ -220,7 +220,14 @@ class Host:
         return json.loads(out) if out.strip() else None
 
     def info(self):
-        return self.cached("info", lambda: self.docker_json(["info", "--format", "{{ json . }}"]))
+        def read():
+            info = self.docker_json(["info", "--format", "{{ json . }}"]) or {}
+            # A daemon that does not answer: the client prints its half with ServerErrors.
+            if info.get("ServerErrors"):
+                raise Unreadable(f"docker info: {'; '.join(info['ServerErrors'])}")
+            return info
+
+        return self.cached("info", read)
 
     def daemon_json(self):
         def read():
@@ -424,8 +431,8 @@ def runtime_icc(info, host):
 RUNTIME_CHECKS = {
     "2.2": runtime_icc,
     "2.9": lambda info, host: (
-        "name=userns" in info.get("SecurityOptions", []),
-        f"running daemon security options: {', '.join(info.get('SecurityOptions', []))}",
+        "name=userns" in (info.get("SecurityOptions") or []),
+        f"running daemon security options: {', '.join(info.get('SecurityOptions') or [])}",
     ),
     "2.13": lambda info, host: (
         info.get("LoggingDriver") not in ("json-file", "none", ""),
@@ -458,7 +465,7 @@ def check_base_device(host, params):
 
 def check_seccomp_profile(host, params):
     value = host.daemon_json().get("seccomp-profile", "")
-    options = [o for o in host.info().get("SecurityOptions", []) if "seccomp" in o]
+    options = [o for o in (host.info().get("SecurityOptions") or []) if "seccomp" in o]
     ok = value != "unconfined" and any("profile=" in o and "unconfined" not in o for o in options)
     return ok, [
         f"daemon.json seccomp-profile: {value or 'not set (builtin)'}",
@@ -467,7 +474,7 @@ def check_seccomp_profile(host, params):
 
 
 def check_swarm(host, params):
-    state = host.info().get("Swarm", {}).get("LocalNodeState", "")
+    state = (host.info().get("Swarm") or {}).get("LocalNodeState", "")
     return state == "inactive", [f"swarm local node state: {state}"]
 
 
@@ -589,7 +596,7 @@ def published(c):
 
 
 def apparmor(c, host, params):
-    if "name=apparmor" not in host.info().get("SecurityOptions", []):
+    if "name=apparmor" not in (host.info().get("SecurityOptions") or []):
         return ""
     return "no AppArmor profile" if c.get("AppArmorProfile") in ("", "unconfined") else ""
 

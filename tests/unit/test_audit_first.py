@@ -226,3 +226,18 @@ def test_the_marker_must_hold_this_exact_fingerprint(tmp_path):
     assert audit.converged_before(str(marker), "abc") is True
     assert audit.converged_before(str(marker), "ab") is False
     assert audit.converged_before(str(marker), "") is False
+
+
+def test_an_engine_that_does_not_answer_fails_the_runtime_checks_with_its_reason():
+    """With the daemon down, docker info prints the client's half and ServerErrors."""
+    host = audit.Host(None)
+    down = json.dumps(
+        {"ServerErrors": ["Cannot connect to the Docker daemon"], "SecurityOptions": None}
+    )
+    host.run = lambda argv: (0, down, "")
+    with pytest.raises(audit.Unreadable, match="Cannot connect"):
+        host.info()
+    params = {"daemon_fragments": {"2.9": {"userns-remap": "default"}}, "daemon_expected": {}}
+    host.daemon_json = lambda: {"userns-remap": "default"}
+    with pytest.raises(audit.Unreadable):
+        audit.check_daemon_keys("2.9")(host, params)
