@@ -241,3 +241,15 @@ def test_an_engine_that_does_not_answer_fails_the_runtime_checks_with_its_reason
     host.daemon_json = lambda: {"userns-remap": "default"}
     with pytest.raises(audit.Unreadable):
         audit.check_daemon_keys("2.9")(host, params)
+
+
+def test_each_converged_control_says_why():
+    controls = [control("1.1.2", skip_safe=False), control("2.2"), control("3.15"), control("4.5")]
+    found = {"1.1.2": PASS, "2.2": {"status": "FAIL", "evidence": ["daemon.json icc: true"]}}
+    drift = {"3.15": ["/etc/systemd/system/docker.socket.d/10-dockhard.conf is missing"]}
+    assert converge.converge_reasons(["1.1.2", "2.2", "3.15", "4.5"], controls, found, drift) == [
+        "1.1.2: unsafe to skip (catalog skip_safe: false)",
+        "2.2: FAIL: daemon.json icc: true",
+        "3.15: /etc/systemd/system/docker.socket.d/10-dockhard.conf is missing",
+        "4.5: not checked",
+    ]
