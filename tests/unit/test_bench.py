@@ -348,3 +348,26 @@ def test_registry_rows_compare_with_the_on_host_build():
     alone = {"registry": registry, "on_host_first_converge_s": bench.summarize([150.0])}
     assert bench_tables.registry_rows(alone)[1][3] == "missed"
     assert bench_tables.registry_rows({}) == []
+
+
+def test_rerun_modes_are_summarised_per_mode_with_their_ratios():
+    measured = {
+        "full": {
+            "wall": [60.0, 62.0],
+            "cpu": [80.0, 84.0],
+            "busy": [100.0, 104.0],
+            "changed": [0, 0],
+        },
+        "audit_first": {
+            "wall": [18.0, 20.0],
+            "cpu": [32.0, 36.0],
+            "busy": [40.0, 44.0],
+            "changed": [0, 0],
+        },
+    }
+    summary = bench.rerun_modes_summary(measured, 4)
+    assert summary["hosts"] == 4
+    assert summary["full"]["cpu_per_host_s"]["median"] == 20.5
+    assert summary["audit_first"]["wall_s"]["median"] == 19.0
+    assert summary["ratio_wall_s"] == 19.0 / 61.0
+    assert summary["ratio_cpu_per_host_s"] == 8.5 / 20.5
