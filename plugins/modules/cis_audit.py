@@ -102,8 +102,9 @@ options:
       - Each entry has C(ids) (the controls, or a role's own key such as C(engine)) and one of
         C(path) with C(content) (and optional C(owner), C(group), C(mode)), C(path) with only
         C(owner), C(group) or C(mode) (a directory), C(path) with C(line),
-        C(path) with C(absent=true), C(json_path) with C(expected) (a daemon.json; the values of
-        C(default-ulimits) are capped by the daemon's limit, so only their names are compared),
+        C(path) with C(absent=true), C(daemon_json) (the whole daemon.json the role writes;
+        the values of C(default-ulimits) are capped by the daemon's limit, so only their names
+        are compared),
         C(audit_rules) with C(key) and C(watches) (the rules file holds exactly the watches of
         O(audit_controls) entries), C(glob) with C(keep) (no other file may match), C(unit)
         (enabled and active), C(user)
@@ -803,15 +804,13 @@ def managed_drift(host, entry):
         return None
     if entry.get("absent"):
         return f"{entry['path']} exists" if os.path.lexists(entry["path"]) else None
-    if "json_path" in entry:
-        text = read_text(entry["json_path"])
+    if "daemon_json" in entry:
+        # The same cached read as the section 2 checks.
         try:
-            actual = json.loads(text) if text is not None else None
-        except ValueError:
-            actual = None
-        if not isinstance(actual, dict) or not same_daemon_json(actual, entry["expected"]):
-            return f"{entry['json_path']} differs from what the role writes"
-        return None
+            same = same_daemon_json(host.daemon_json(), entry["daemon_json"])
+        except Unreadable as err:
+            return str(err)
+        return None if same else "/etc/docker/daemon.json differs from what the role writes"
     if "audit_rules" in entry:
         # The rules file holds exactly the role's watches (templates/docker.rules.j2).
         path = entry["audit_rules"]

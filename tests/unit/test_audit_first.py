@@ -138,17 +138,24 @@ def test_a_managed_file_is_read_by_content_owner_and_mode(tmp_path):
     assert "missing" in audit.managed_drift(FakeHost(), entry)
 
 
-def test_daemon_json_is_compared_whole_with_capped_ulimits(tmp_path):
-    path = tmp_path / "daemon.json"
+def test_daemon_json_is_compared_whole_with_capped_ulimits():
+    """Through the same cached read of daemon.json as the section 2 checks."""
     expected = {"icc": False, "default-ulimits": {"nofile": {"Name": "nofile", "Soft": 64000}}}
-    entry = {"ids": ["2.2"], "json_path": str(path), "expected": expected}
+    entry = {"ids": ["2.2"], "daemon_json": expected}
     capped = {"icc": False, "default-ulimits": {"nofile": {"Name": "nofile", "Soft": 1024}}}
-    path.write_text(json.dumps(capped))
-    assert audit.managed_drift(FakeHost(), entry) is None
-    path.write_text(json.dumps({**capped, "debug": True}))
-    assert "differs" in audit.managed_drift(FakeHost(), entry)
-    path.write_text("{not json")
-    assert "differs" in audit.managed_drift(FakeHost(), entry)
+    host = FakeHost()
+    host.daemon_json = lambda: capped
+    assert audit.managed_drift(host, entry) is None
+    host.daemon_json = lambda: {**capped, "debug": True}
+    assert "differs" in audit.managed_drift(host, entry)
+    host.daemon_json = lambda: {}  # no daemon.json
+    assert "differs" in audit.managed_drift(host, entry)
+
+    def invalid():
+        raise audit.Unreadable("/etc/docker/daemon.json is not valid JSON: Expecting value")
+
+    host.daemon_json = invalid
+    assert "not valid JSON" in audit.managed_drift(host, entry)
 
 
 def test_a_directory_is_read_by_owner_name_or_id_and_mode(tmp_path):
