@@ -269,3 +269,59 @@ def test_read_files_returns_modes_of_paths_and_unit_files(tmp_path, monkeypatch)
 def test_cis_5_6_a_bind_inside_a_sensitive_path_counts(source, sensitive):
     paths = ["/", "/etc", "/var/run/docker.sock"]
     assert audit_module.under_sensitive_path(source, paths) is sensitive
+
+
+# The action that writes the reports on the controller (plugins/action/compliance_reports.py).
+reports_action = importlib.import_module(
+    "ansible_collections.dockhard.docker_hardening.plugins.action.compliance_reports"
+)
+
+
+def test_the_before_phase_writes_only_the_before_report(tmp_path):
+    base = str(tmp_path / "host-a")
+    files = reports_action.reports(report(phase="before"), "before", base)
+    assert list(files) == [f"{base}.before.json"]
+
+
+def test_the_reports_are_as_to_nice_json_and_the_filters_render_them(tmp_path):
+    from ansible.plugins.filter.core import to_nice_json
+
+    base = str(tmp_path / "host-a")
+    failing = findings() | {"2.2": {"status": "FAIL", "evidence": ["icc on"]}}
+    before = report(failing, phase="before")
+    (tmp_path / "host-a.before.json").write_text(json.dumps(before))
+    after = report()
+    files = reports_action.reports(after, "after", base)
+    assert sorted(files) == [f"{base}.json", f"{base}.md", f"{base}.xml"]
+    assert files[f"{base}.json"] == to_nice_json(after, indent=2) + "\n"
+    assert files[f"{base}.md"] == report_filters.compliance_markdown(after, before)
+    assert files[f"{base}.xml"] == report_filters.compliance_junit(after)
+
+
+def test_an_unreadable_before_report_is_named_not_ignored(tmp_path):
+    from ansible.errors import AnsibleActionFail
+
+    (tmp_path / "host-a.before.json").write_text("{not json")
+    with pytest.raises(AnsibleActionFail, match=r"host-a\.before\.json: unreadable before report"):
+        reports_action.reports(report(), "after", str(tmp_path / "host-a"))
+
+
+def test_a_report_file_is_replaced_whole_with_mode_0644(tmp_path):
+    path = tmp_path / "host-a.json"
+    path.write_text("old")
+    path.chmod(0o600)
+    reports_action._write(str(path), "new\n")
+    assert path.read_text() == "new\n"
+    assert path.stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["host-a.json"]
+
+
+def test_the_artifact_names_the_failing_controls_per_host():
+    failing = findings() | {"2.2": {"status": "FAIL", "evidence": ["icc on"]}}
+    stats = reports_action.artifact(report(failing), "/r/host-a", "host-a")
+    assert stats["per_host"] is False
+    assert stats["aggregate"] is True
+    entry = stats["data"]["dockhard_compliance"]["host-a"]
+    assert entry["failing"] == ["2.2"]
+    assert entry["summary"]["FAIL"] == 1
+    assert entry["report"] == "/r/host-a.json"
