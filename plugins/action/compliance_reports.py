@@ -78,13 +78,13 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        _, args = self.validate_argument_spec(
+        args = self.validate_argument_spec(
             argument_spec={
                 "report": {"type": "dict", "required": True},
                 "phase": {"type": "str", "choices": list(PHASES), "default": "after"},
                 "base": {"type": "path", "required": True},
             }
-        )
+        )[1]
         report, phase, base = args["report"], args["phase"], args["base"]
         files = reports(report, phase, base)
         try:

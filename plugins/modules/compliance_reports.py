@@ -10,7 +10,7 @@ module: compliance_reports
 short_description: Write a host's CIS compliance reports on the controller
 description:
   - Writes the report of P(dockhard.docker_hardening.compliance_report#filter) for one
-    host on the controller, in the controller's worker (an action plugin): no module
+    host on the controller, in the controller's worker (an action plugin), so no module
     runs, on the host or on the controller.
   - Phase V(before) writes C(<base>.before.json). Phase V(after) writes C(<base>.json),
     C(<base>.md) (with the status of each control in C(<base>.before.json), when that
@@ -35,13 +35,6 @@ options:
     description: The path of the reports without their suffix, on the controller.
     type: path
     required: true
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 notes:
   - Runs entirely on the controller; the host is not contacted.
 version_added: 0.4.0
