@@ -123,6 +123,30 @@ options:
   fingerprint:
     description: The role's fingerprint (code, catalog entries, inputs) for O(converge_marker).
     type: str
+  converge:
+    description:
+      - For an audit-first converge (docs/reruns.md), the choice of what the role patches, returned
+        in RV(converge_ids) and RV(full).
+    type: dict
+    suboptions:
+      controls:
+        description:
+          - The role's controls (the controls lookup), each with C(id), C(enabled) and
+            C(skip_safe).
+        type: list
+        elements: dict
+        required: true
+      full:
+        description:
+          - The operator asks for a full converge (C(dockhard_full_converge)). A role whose
+            O(fingerprint) is not in O(converge_marker) converges in full too.
+        type: bool
+        default: false
+      own:
+        description: The role's own keys of O(managed) (such as C(engine)), converged on drift.
+        type: list
+        elements: str
+        default: []
 author: dockhard contributors (@dockhard)
 """
 
@@ -158,6 +182,19 @@ converged_before:
   description: Whether O(converge_marker) holds O(fingerprint) (false without a marker).
   type: bool
   returned: always
+full:
+  description: Whether the role converges in full, O(converge.full) or not RV(converged_before).
+  type: bool
+  returned: when O(converge) is given
+converge_ids:
+  description:
+    - The IDs whose remediation runs, in catalog order. On a full converge every enabled control
+      of O(converge.controls) and every key of O(converge.own); otherwise the enabled controls whose
+      finding (this call's, or one O(findings) holds) is not PASS, that are in RV(drift) or that are
+      not C(skip_safe), and the keys of O(converge.own) in RV(drift).
+  type: list
+  elements: str
+  returned: when O(converge) is given
 """
 
 import glob
@@ -170,6 +207,9 @@ import shutil
 import subprocess
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.dockhard.docker_hardening.plugins.module_utils.converge import (
+    converge_ids,
+)
 from ansible_collections.dockhard.docker_hardening.plugins.module_utils.file_state import (
     describe,
     unit_file,
@@ -877,6 +917,13 @@ def converged_before(marker, fingerprint):
     return fingerprint in (read_text(marker) or "").split()
 
 
+def choose(converge, findings, read):
+    """The audit-first choice: full or not, and the IDs whose remediation runs."""
+    full = converge["full"] or not read["converged_before"]
+    ids = converge_ids(converge["controls"], findings, read["drift"], full, converge["own"])
+    return {"full": full, "converge_ids": ids}
+
+
 def registry(params):
     checks = {
         "1.1.1": check_partition,
@@ -930,6 +977,14 @@ def main():
             "managed": {"type": "list", "elements": "dict", "default": []},
             "converge_marker": {"type": "path", "default": "/var/lib/dockhard/converged"},
             "fingerprint": {"type": "str"},
+            "converge": {
+                "type": "dict",
+                "options": {
+                    "controls": {"type": "list", "elements": "dict", "required": True},
+                    "full": {"type": "bool", "default": False},
+                    "own": {"type": "list", "elements": "str", "default": []},
+                },
+            },
         },
         supports_check_mode=True,
     )
@@ -950,13 +1005,12 @@ def main():
         drift = read_drift(host, params["managed"])
     except ValueError as err:
         module.fail_json(msg=str(err))
-    module.exit_json(
-        changed=False,
-        findings=findings,
-        drift=drift,
-        converged_before=converged_before(params["converge_marker"], params["fingerprint"]),
-        **add_to_facts(params["findings"], findings),
-    )
+    before = converged_before(params["converge_marker"], params["fingerprint"])
+    result = {"findings": findings, "drift": drift, "converged_before": before}
+    if params["converge"]:
+        known = {**(params["findings"] or {}), **findings}
+        result.update(choose(params["converge"], known, result))
+    module.exit_json(changed=False, **result, **add_to_facts(params["findings"], findings))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Audit-first converges (docs/reruns.md): what a role patches after its read.
 
-The read (cis_audit's managed entries), the choice (the converge_ids filter),
+The read (cis_audit's managed entries), the choice (its converge_ids),
 the catalog's skip_safe field and the fingerprint that tells a rerun from a
 first converge.
 """
@@ -23,7 +23,8 @@ CATALOG = yaml.safe_load((ROOT / "catalog" / "controls.yml").read_text())
 # The plugins as Ansible imports them, from the collection's path.
 PLUGINS = "ansible_collections.dockhard.docker_hardening.plugins"
 audit = importlib.import_module(f"{PLUGINS}.modules.cis_audit")
-converge = importlib.import_module(f"{PLUGINS}.filter.converge")
+choice = importlib.import_module(f"{PLUGINS}.module_utils.converge")
+reasons = importlib.import_module(f"{PLUGINS}.filter.converge")
 lookup = importlib.import_module(f"{PLUGINS}.lookup.controls")
 
 
@@ -39,13 +40,13 @@ FAIL = {"status": "FAIL", "evidence": []}
 def test_a_rerun_without_drift_converges_nothing():
     controls = [control("2.2"), control("2.15")]
     found = {"2.2": PASS, "2.15": PASS}
-    assert converge.converge_ids(controls, found, {}, False) == []
+    assert choice.converge_ids(controls, found, {}, False) == []
 
 
 def test_a_failing_or_drifted_or_unchecked_control_is_converged():
     controls = [control("2.2"), control("2.15"), control("2.16")]
     found = {"2.2": FAIL, "2.15": PASS}
-    assert converge.converge_ids(controls, found, {"2.15": ["daemon.json differs"]}) == [
+    assert choice.converge_ids(controls, found, {"2.15": ["daemon.json differs"]}) == [
         "2.2",
         "2.15",
         "2.16",
@@ -55,20 +56,39 @@ def test_a_failing_or_drifted_or_unchecked_control_is_converged():
 def test_a_control_unsafe_to_skip_is_converged_although_it_passes():
     controls = [control("1.1.3", skip_safe=False), control("2.2")]
     found = {"1.1.3": PASS, "2.2": PASS}
-    assert converge.converge_ids(controls, found, {}) == ["1.1.3"]
+    assert choice.converge_ids(controls, found, {}) == ["1.1.3"]
 
 
 def test_a_full_converge_takes_every_enabled_control_and_own_key():
     controls = [control("2.2"), control("2.3", enabled=False)]
-    assert converge.converge_ids(controls, {"2.2": PASS}, {}, True, ["engine"]) == ["2.2", "engine"]
+    assert choice.converge_ids(controls, {"2.2": PASS}, {}, True, ["engine"]) == ["2.2", "engine"]
 
 
 def test_an_own_key_is_converged_only_when_it_drifted():
     controls = [control("1.1.2", skip_safe=False)]
     found = {"1.1.2": PASS}
-    assert converge.converge_ids(controls, found, {}, False, ["engine"]) == ["1.1.2"]
+    assert choice.converge_ids(controls, found, {}, False, ["engine"]) == ["1.1.2"]
     drift = {"engine": ["docker.service is disabled"]}
-    assert converge.converge_ids(controls, found, drift, False, ["engine"]) == ["1.1.2", "engine"]
+    assert choice.converge_ids(controls, found, drift, False, ["engine"]) == ["1.1.2", "engine"]
+
+
+def test_the_read_converges_in_full_without_its_fingerprint_or_when_asked():
+    controls = [control("2.2"), control("2.15")]
+    recorded = {"converged_before": True, "drift": {}}
+    new = {"converged_before": False, "drift": {}}
+    found = {"2.2": PASS, "2.15": PASS}
+    rerun = {"controls": controls, "full": False, "own": []}
+    assert audit.choose(rerun, found, recorded) == {"full": False, "converge_ids": []}
+    assert audit.choose(rerun, found, new) == {"full": True, "converge_ids": ["2.2", "2.15"]}
+    asked = {**rerun, "full": True}
+    assert audit.choose(asked, found, recorded) == {"full": True, "converge_ids": ["2.2", "2.15"]}
+
+
+def test_the_choice_sees_findings_of_an_earlier_task_of_the_pass():
+    # docker_app's 4.4 comes from image_patches, before its cis_audit read.
+    app = {"controls": [control("4.4"), control("5.2")], "full": False, "own": []}
+    read = {"converged_before": True, "drift": {}}
+    assert audit.choose(app, {"4.4": FAIL, "5.2": PASS}, read)["converge_ids"] == ["4.4"]
 
 
 # ------------------------------------------------------------------ the catalog
@@ -254,7 +274,7 @@ def test_each_converged_control_says_why():
     controls = [control("1.1.2", skip_safe=False), control("2.2"), control("3.15"), control("4.5")]
     found = {"1.1.2": PASS, "2.2": {"status": "FAIL", "evidence": ["daemon.json icc: true"]}}
     drift = {"3.15": ["/etc/systemd/system/docker.socket.d/10-dockhard.conf is missing"]}
-    assert converge.converge_reasons(["1.1.2", "2.2", "3.15", "4.5"], controls, found, drift) == [
+    assert reasons.converge_reasons(["1.1.2", "2.2", "3.15", "4.5"], controls, found, drift) == [
         "1.1.2: unsafe to skip (catalog skip_safe: false)",
         "2.2: FAIL: daemon.json icc: true",
         "3.15: /etc/systemd/system/docker.socket.d/10-dockhard.conf is missing",
