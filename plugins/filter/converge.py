@@ -3,19 +3,20 @@
 """Why an audit-first converge of a role patches what it does (docs/reruns.md).
 
 converge_reasons: for the IDs cis_audit's read chose (its converge_ids), one
-line each: the drift, the finding with its evidence, or the catalog's "unsafe
-to skip".
+line per reason (the drift, the finding with its evidence, or the catalog's
+"unsafe to skip") with the IDs it holds for.
 """
 
 from __future__ import annotations
 
 
 def converge_reasons(ids, controls, findings, drift):
-    """Why each ID is converged, one line each: its finding, its drift, or the catalog."""
+    """Why the IDs are converged, one line per reason with the IDs it holds for:
+    their drift, their finding, or the catalog."""
     findings = findings or {}
     drift = drift or {}
     safe = {c["id"]: c.get("skip_safe", False) for c in controls}
-    lines = []
+    by_reason = {}
     for key in ids:
         found = findings.get(key) or {}
         if key in drift:
@@ -26,8 +27,8 @@ def converge_reasons(ids, controls, findings, drift):
             why = "unsafe to skip (catalog skip_safe: false)"
         else:
             why = "not checked"
-        lines.append(f"{key}: {why}")
-    return lines
+        by_reason.setdefault(why, []).append(key)
+    return [f"{', '.join(keys)}: {why}" for why, keys in by_reason.items()]
 
 
 class FilterModule:

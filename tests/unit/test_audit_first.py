@@ -280,3 +280,13 @@ def test_each_converged_control_says_why():
         "3.15: /etc/systemd/system/docker.socket.d/10-dockhard.conf is missing",
         "4.5: not checked",
     ]
+
+
+def test_controls_converged_for_one_reason_share_one_line():
+    controls = [control("2.2"), control("2.3"), control("2.4")]
+    drift = {key: ["/etc/docker/daemon.json differs"] for key in ("2.2", "2.4")}
+    found = {"2.3": {"status": "FAIL", "evidence": ["icc: true"]}}
+    assert reasons.converge_reasons(["2.2", "2.3", "2.4"], controls, found, drift) == [
+        "2.2, 2.4: /etc/docker/daemon.json differs",
+        "2.3: FAIL: icc: true",
+    ]
