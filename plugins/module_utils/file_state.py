@@ -11,9 +11,10 @@ import stat
 import subprocess
 
 
-def describe(path):
-    """Owner and group names (ids when unknown) and the permission bits of a path."""
-    st = os.stat(path)
+def describe(path, st=None):
+    """Owner and group names (ids when unknown) and the permission bits of a path
+    (of st, its stat result, when the caller already has it)."""
+    st = st or os.stat(path)
     try:
         owner = pwd.getpwuid(st.st_uid).pw_name
     except KeyError:

@@ -815,7 +815,7 @@ def same_daemon_json(actual, expected):
 def owner_mode_drift(path, entry):
     """Owner, group (by name or id) and mode that differ from the entry's, or None."""
     st = os.stat(path)
-    owner, group, mode = describe(path)
+    owner, group, mode = describe(path, st)
     have = {"owner": (owner, str(st.st_uid)), "group": (group, str(st.st_gid))}
     bad = [
         f"{key} {have[key][0]} (want {entry[key]})"
