@@ -472,6 +472,7 @@ def figures(report: dict) -> dict:
         "load_before": machine["load_average_before"][0],
         "load_after": machine["load_average_after"][0],
         "results": goal_results(report),
+        "registry_share": registry_share(report),
         "first_s": single["first_converge_s"]["median"],
         "rerun_s": single["rerun_s"]["median"],
         "rerun_changed": max(single["rerun_changed"]),
