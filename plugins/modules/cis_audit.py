@@ -182,6 +182,10 @@ converged_before:
   description: Whether O(converge_marker) holds O(fingerprint) (false without a marker).
   type: bool
   returned: always
+fingerprint:
+  description: O(fingerprint), which docker_compliance records after a full converge.
+  type: str
+  returned: when O(fingerprint) is given
 full:
   description: Whether the role converges in full, O(converge.full) or not RV(converged_before).
   type: bool
@@ -1007,6 +1011,9 @@ def main():
         module.fail_json(msg=str(err))
     before = converged_before(params["converge_marker"], params["fingerprint"])
     result = {"findings": findings, "drift": drift, "converged_before": before}
+    if params["fingerprint"] is not None:
+        # What docker_compliance records after the converge, not computed again.
+        result["fingerprint"] = params["fingerprint"]
     if params["converge"]:
         known = {**(params["findings"] or {}), **findings}
         result.update(choose(params["converge"], known, result))
